@@ -1,0 +1,146 @@
+//! Request extractors that answer in our error shape: JSON bodies with typed, named field
+//! errors (API.md 2.4) and `{name}` path segments that must be valid repo names.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::model::RepoName;
+
+/// The largest request body borgbox reads (API.md 2.4).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A JSON object body. An empty body is `{}`; `null` fields count as absent.
+#[derive(Debug, Default)]
+pub struct Body(Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::bad_request("failed to read the request body")
+            }
+        })?;
+        Body::parse(&bytes)
+    }
+}
+
+impl Body {
+    pub fn parse(bytes: &[u8]) -> Result<Body, ApiError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body::default());
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(Body(map)),
+            Ok(_) => Err(ApiError::bad_request("request body must be a JSON object")),
+            Err(_) => Err(ApiError::bad_request("request body is not valid JSON")),
+        }
+    }
+
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        self.field(key)
+            .map(|v| {
+                v.as_bool()
+                    .ok_or_else(|| ApiError::bad_request(format!("{key} must be a boolean")))
+            })
+            .transpose()
+    }
+
+    pub fn req_bool(&self, key: &str) -> Result<bool, ApiError> {
+        self.opt_bool(key)?
+            .ok_or_else(|| ApiError::bad_request(format!("{key} is required")))
+    }
+
+    pub fn opt_str(&self, key: &str) -> Result<Option<&str>, ApiError> {
+        self.field(key)
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| ApiError::bad_request(format!("{key} must be a string")))
+            })
+            .transpose()
+    }
+
+    pub fn req_str(&self, key: &str) -> Result<&str, ApiError> {
+        self.opt_str(key)?
+            .ok_or_else(|| ApiError::bad_request(format!("{key} is required")))
+    }
+
+    /// JSON integers only: no fraction, no exponent, no strings, no booleans.
+    pub fn opt_int(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        self.field(key)
+            .map(|v| match v {
+                Value::Number(n) if n.is_i64() => n
+                    .as_i64()
+                    .ok_or_else(|| ApiError::bad_request(format!("{key} must be an integer"))),
+                Value::Number(n) if n.is_u64() => {
+                    Err(ApiError::bad_request(format!("{key} is out of range")))
+                }
+                _ => Err(ApiError::bad_request(format!("{key} must be an integer"))),
+            })
+            .transpose()
+    }
+}
+
+/// A `{name}` path segment. An invalid name is an unknown repo: 404 (API.md 2.8).
+pub struct RepoParam(pub RepoName);
+
+impl<S: Send + Sync> FromRequestParts<S> for RepoParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::repo_not_found())?;
+        params
+            .iter()
+            .find(|(key, _)| key == "name")
+            .and_then(|(_, value)| value.parse().ok())
+            .map(RepoParam)
+            .ok_or_else(ApiError::repo_not_found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_body_is_an_empty_object() {
+        assert!(Body::parse(b"").unwrap().opt_bool("x").unwrap().is_none());
+        assert!(Body::parse(b" \n").is_ok());
+    }
+
+    #[test]
+    fn types_are_strict_and_null_is_absent() {
+        let body = Body::parse(
+            br#"{"a":12.0,"b":"12","c":true,"d":null,"e":12,"f":1e2,"g":18446744073709551615}"#,
+        )
+        .unwrap();
+        assert!(body.opt_int("a").is_err());
+        assert!(body.opt_int("b").is_err());
+        assert!(body.opt_int("c").is_err());
+        assert_eq!(body.opt_int("d").unwrap(), None);
+        assert_eq!(body.opt_int("e").unwrap(), Some(12));
+        assert!(body.opt_int("f").is_err());
+        assert!(body.opt_int("g").is_err());
+        assert!(body.opt_bool("e").is_err());
+        assert!(body.req_str("d").is_err());
+    }
+
+    #[test]
+    fn non_objects_and_garbage_are_rejected() {
+        for bad in [&b"[]"[..], b"\"x\"", b"nul", b"{", b"12"] {
+            assert!(matches!(Body::parse(bad), Err(ApiError::BadRequest(_))));
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! GET /health, /info, /system/stats and /sessions.
+
+use axum::extract::State;
+use axum::Json;
+
+use super::super::error::ApiError;
+use super::super::state::AppState;
+use super::super::wire::{Info, Session, Status, Storage, SystemStats};
+use super::blocking;
+use crate::model::timestamp::{format_opt, format_utc};
+use crate::sysinfo;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Touches neither borg nor the disk.
+pub async fn health() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// Answers 200 even when borg or statvfs fail: the GUI validates the token with it.
+pub async fn info(State(state): State<AppState>) -> Json<Info> {
+    let disk = sysinfo::disk_usage(&state.settings.repo_root);
+    let borg_version = state
+        .borg
+        .version_cached(&state.settings.state_dir.join("borg-version.json"))
+        .await;
+    Json(Info {
+        version: VERSION,
+        repo_root: state.settings.repo_root.display().to_string(),
+        free_bytes: disk.as_ref().map_or(0, |d| d.free_bytes),
+        total_bytes: disk.as_ref().map_or(0, |d| d.total_bytes),
+        uptime_sec: state.activated.elapsed().as_secs(),
+        borg_version,
+        activated_at: format_utc(state.activated_at),
+        backend: state.backend,
+    })
+}
+
+pub async fn system_stats(State(state): State<AppState>) -> Json<SystemStats> {
+    let root = &state.settings.repo_root;
+    let disk = sysinfo::disk_usage(root);
+    Json(SystemStats {
+        hostname: sysinfo::hostname(),
+        uptime_seconds: sysinfo::host_uptime_seconds(),
+        load: sysinfo::load_average(),
+        storage: Storage {
+            path: root.display().to_string(),
+            total_bytes: disk.as_ref().map_or(0, |d| d.total_bytes),
+            used_bytes: disk.as_ref().map_or(0, |d| d.used_bytes),
+            free_bytes: disk.as_ref().map_or(0, |d| d.free_bytes),
+        },
+        borgbox_version: VERSION,
+    })
+}
+
+pub async fn sessions(State(state): State<AppState>) -> Result<Json<Vec<Session>>, ApiError> {
+    let now = state.clock.now();
+    let sessions = blocking(move || {
+        Ok(sysinfo::sessions(
+            state.settings.uid,
+            &state.settings.repo_root,
+            now,
+        ))
+    })
+    .await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|s| Session {
+                pid: s.pid,
+                repo: s.repo,
+                client_ip: s.client_ip,
+                started_at: format_opt(s.started_at),
+                cpu_percent: s.cpu_percent,
+                rss_bytes: s.rss_bytes,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,139 @@
+//! The HTTP API under `/api/v1` (API.md): router, authentication before routing, and the
+//! layers that give every error our JSON shape and log each 5xx once.
+
+pub mod error;
+pub mod extract;
+mod handlers;
+pub mod state;
+pub mod wire;
+
+use axum::body::Body as HttpBody;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+use self::error::{ApiError, InternalCause};
+use self::state::AppState;
+use crate::logging::message_id;
+
+const HEALTH: &str = "/api/v1/health";
+
+pub fn router(state: AppState) -> Router {
+    use handlers::{keys, repos, server};
+    let api = Router::new()
+        .route("/health", get(server::health))
+        .route("/info", get(server::info))
+        .route("/system/stats", get(server::system_stats))
+        .route("/sessions", get(server::sessions))
+        .route("/repos", get(repos::list).post(repos::create))
+        .route("/repos/import", post(repos::import))
+        .route(
+            "/repos/{name}",
+            get(repos::show)
+                .patch(repos::set_append_only)
+                .delete(repos::remove),
+        )
+        .route("/repos/{name}/archives", get(repos::archives))
+        .route("/repos/{name}/break-lock", post(repos::break_lock))
+        .route("/repos/{name}/keys", get(keys::list).post(keys::add))
+        .route("/repos/{name}/keys/{*fingerprint}", delete(keys::remove));
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound("not found".into()) })
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(json_errors))
+        .with_state(state)
+}
+
+/// Runs before routing, so an unauthenticated request to an unknown path gets 401.
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.uri().path() == HEALTH
+        || bearer_token(request.headers()).is_some_and(|t| state.token_matches(t))
+    {
+        return next.run(request).await;
+    }
+    log::warn!(
+        message_id = message_id::AUTH_FAILED,
+        http_path = request.uri().path();
+        "authentication failed for {} {}",
+        request.method(),
+        request.uri().path()
+    );
+    ApiError::Unauthorized.into_response()
+}
+
+/// `Bearer <token>`: the scheme case-insensitive, then one or more spaces (API.md 2.2).
+fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || rest.first() != Some(&b' ') {
+        return None;
+    }
+    let token = rest.trim_ascii_start();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Gives answers made outside our handlers (405, path rejections) the JSON error shape,
+/// and logs the cause of each 500 once.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if let Some(InternalCause(err)) = response.extensions().get::<InternalCause>() {
+        log::error!("{method} {path} failed: {err:#}");
+    }
+    if status.is_success() || is_json(response.headers()) {
+        return response;
+    }
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
+        StatusCode::NOT_FOUND => "not found",
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
+        s if s.is_client_error() => "bad request",
+        _ => "internal error",
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = serde_json::json!({ "error": message }).to_string();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, HttpBody::from(body))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(value: &'static [u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_needs_a_space() {
+        assert_eq!(bearer_token(&headers(b"Bearer abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(&headers(b"bEaReR    abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(&headers(b"Bearerabc")), None);
+        assert_eq!(bearer_token(&headers(b"Basic abc")), None);
+        assert_eq!(bearer_token(&headers(b"Bearer ")), None);
+        assert_eq!(bearer_token(&headers(b"Bear")), None);
+    }
+}

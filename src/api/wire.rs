@@ -1,0 +1,132 @@
+//! The JSON objects of API.md section 4, spelled exactly as the GUI client decodes them.
+
+use serde::Serialize;
+
+use crate::model::timestamp::{format_opt, format_utc};
+use crate::repos::{Details, Facts};
+
+#[derive(Debug, Serialize)]
+pub struct Repo {
+    pub name: String,
+    pub path: String,
+    pub ssh_url: String,
+    pub registered: bool,
+    pub append_only: bool,
+    pub initialized: bool,
+    pub size_bytes: u64,
+    pub modified_at: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<RepoDetails>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepoDetails {
+    pub quota_used_bytes: u64,
+    pub storage_quota_bytes: u64,
+    pub transaction_id: u64,
+    pub segments: u64,
+    pub last_write: String,
+    pub locked: bool,
+    pub keys: u64,
+}
+
+/// What authorized_keys says about one repo.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Registration {
+    pub keys: usize,
+    pub all_append_only: bool,
+}
+
+impl Repo {
+    pub fn new(
+        name: String,
+        path: String,
+        ssh_url: String,
+        facts: &Facts,
+        reg: Registration,
+    ) -> Repo {
+        Repo {
+            name,
+            path,
+            ssh_url,
+            registered: reg.keys > 0,
+            append_only: reg.keys > 0 && reg.all_append_only,
+            initialized: facts.initialized,
+            size_bytes: facts.size_bytes,
+            modified_at: format_utc(facts.modified_at),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: &Details, reg: Registration) -> Repo {
+        self.details = Some(RepoDetails {
+            quota_used_bytes: details.quota_used_bytes,
+            storage_quota_bytes: details.storage_quota_bytes,
+            transaction_id: details.transaction_id,
+            segments: details.segments,
+            last_write: format_opt(details.last_write),
+            locked: details.locked,
+            keys: reg.keys as u64,
+        });
+        self
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Key {
+    pub fingerprint: String,
+    pub comment: String,
+    pub algo: String,
+    pub added_at: String,
+    pub last_used_at: String,
+    pub append_only: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AddedKey {
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Info {
+    pub version: &'static str,
+    pub repo_root: String,
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+    pub uptime_sec: u64,
+    pub borg_version: String,
+    pub activated_at: String,
+    pub backend: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SystemStats {
+    pub hostname: String,
+    pub uptime_seconds: u64,
+    pub load: [f64; 3],
+    pub storage: Storage,
+    pub borgbox_version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Storage {
+    pub path: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Session {
+    pub pid: i32,
+    pub repo: String,
+    pub client_ip: String,
+    pub started_at: String,
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub status: &'static str,
+}

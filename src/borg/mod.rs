@@ -1,0 +1,304 @@
+//! Everything about running borg (API.md 8.1): the environment, a new session with stdin
+//! on /dev/null, the passphrase through a pipe, timeouts that signal the process group,
+//! and turning a failure into a message a person can read. Parsing lives in `output`.
+
+pub mod output;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+
+use crate::config::Secret;
+
+/// Synchronous call timeouts (API.md 8.1).
+pub const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+pub const LIST_TIMEOUT: Duration = Duration::from_secs(120);
+pub const BREAK_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long borg gets between SIGINT and SIGKILL after a timeout.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+/// Passphrases go into a pipe before borg starts, so they must fit its buffer.
+pub const MAX_PASSPHRASE: usize = 4096;
+/// The descriptor borg reads the passphrase from (BORG_PASSPHRASE_FD).
+const PASSPHRASE_FD: i32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BorgError {
+    #[error("borg could not be started: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("borg timed out after {}s", .0.as_secs())]
+    TimedOut(Duration),
+    /// borg ran and failed; the message is borg's own last word.
+    #[error("{0}")]
+    Failed(String),
+    #[error("failed to talk to borg: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How to run borg: the binary and borgbox's base directory for it.
+#[derive(Debug, Clone)]
+pub struct Borg {
+    pub binary: PathBuf,
+    pub base_dir: PathBuf,
+}
+
+/// One borg command line, built by the pure functions below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+pub fn list_archives(repo: &Path) -> Invocation {
+    Invocation {
+        args: vec![
+            "list".into(),
+            "--json".into(),
+            "--format".into(),
+            "{hostname}{username}{comment}".into(),
+            repo.display().to_string(),
+        ],
+        env: vec![("TZ".into(), "UTC".into())],
+    }
+}
+
+pub fn break_lock(repo: &Path) -> Invocation {
+    Invocation {
+        args: vec!["break-lock".into(), repo.display().to_string()],
+        env: vec![],
+    }
+}
+
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Borg {
+    /// The environment rules every invocation shares (API.md 8.1), for `std` and tokio.
+    pub fn environment(&self) -> (Vec<OsString>, Vec<(String, String)>) {
+        let remove = std::env::vars_os()
+            .map(|(key, _)| key)
+            .filter(|key| key.to_string_lossy().starts_with("BORG_"))
+            .collect();
+        let set = vec![
+            ("BORG_RELOCATED_REPO_ACCESS_IS_OK".into(), "yes".into()),
+            (
+                "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK".into(),
+                "yes".into(),
+            ),
+            ("BORG_BASE_DIR".into(), self.base_dir.display().to_string()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ];
+        (remove, set)
+    }
+
+    /// Runs borg to completion; a non-zero exit is `Failed` with borg's last stderr line.
+    pub async fn run(
+        &self,
+        invocation: &Invocation,
+        passphrase: Option<&Secret>,
+        timeout: Duration,
+    ) -> Result<Output, BorgError> {
+        crate::files::ensure_dir(&self.base_dir, 0o700)?;
+        let passphrase_pipe = passphrase.map(passphrase_pipe).transpose()?;
+        let mut command = tokio::process::Command::new(&self.binary);
+        command
+            .args(&invocation.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let (remove, set) = self.environment();
+        for key in remove {
+            command.env_remove(key);
+        }
+        command.envs(set).envs(invocation.env.iter().cloned());
+        let read_fd = passphrase_pipe.as_ref().map(|fd| fd.as_raw_fd());
+        if read_fd.is_some() {
+            command.env("BORG_PASSPHRASE_FD", PASSPHRASE_FD.to_string());
+        }
+        new_session_with_fd(&mut command, read_fd);
+
+        let mut child = command.spawn().map_err(BorgError::Spawn)?;
+        drop(passphrase_pipe); // the child holds its own copy
+        let pid = child.id().map(|id| Pid::from_raw(id as i32));
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let mut stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stderr"))?;
+        let collect = async {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let (a, b) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+            a?;
+            b?;
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>((status, out, err))
+        };
+        let (status, stdout, stderr) = match tokio::time::timeout(timeout, collect).await {
+            Ok(result) => result?,
+            Err(_) => {
+                if let Some(pid) = pid {
+                    let _ = killpg(pid, Signal::SIGINT);
+                    tokio::time::sleep(KILL_GRACE).await;
+                    let _ = killpg(pid, Signal::SIGKILL);
+                }
+                return Err(BorgError::TimedOut(timeout));
+            }
+        };
+        if status.success() {
+            Ok(Output { stdout, stderr })
+        } else {
+            Err(BorgError::Failed(failure_message(status, &stderr)))
+        }
+    }
+}
+
+/// A pipe already holding the passphrase; the returned end is for borg to read.
+fn passphrase_pipe(passphrase: &Secret) -> std::io::Result<OwnedFd> {
+    let bytes = passphrase.expose().as_bytes();
+    if bytes.len() > MAX_PASSPHRASE {
+        return Err(std::io::Error::other("passphrase too long"));
+    }
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    std::fs::File::from(write).write_all(bytes)?; // closed here: borg sees EOF after it
+    Ok(read)
+}
+
+/// Puts the child in its own session (no controlling terminal, its own process group for
+/// signals) and hands it the passphrase pipe as `PASSPHRASE_FD`.
+#[allow(unsafe_code)]
+fn new_session_with_fd(command: &mut tokio::process::Command, fd: Option<i32>) {
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // functions (setsid, dup2, fcntl) without allocating.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(fd) = fd {
+                // dup2 onto itself would keep O_CLOEXEC, so clear it explicitly then.
+                let rc = if fd == PASSPHRASE_FD {
+                    libc::fcntl(fd, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, PASSPHRASE_FD)
+                };
+                if rc == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// borg's last non-empty stderr line, else its exit status (API.md 8.1).
+pub fn failure_message(status: ExitStatus, stderr: &[u8]) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let text = String::from_utf8_lossy(stderr);
+    if let Some(line) = text.lines().map(str::trim).rev().find(|l| !l.is_empty()) {
+        return line.to_owned();
+    }
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("borg exited with status {code}"),
+        (None, Some(signal)) => format!("borg was killed by signal {signal}"),
+        (None, None) => "borg failed".to_owned(),
+    }
+}
+
+impl Borg {
+    /// `borg --version`, cached in `cache` keyed by the binary's path, size and mtime, so
+    /// borg runs only when the binary changes. `""` when borg cannot be run.
+    pub async fn version_cached(&self, cache: &Path) -> String {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+        struct Key {
+            path: PathBuf,
+            size: u64,
+            mtime_ns: i128,
+        }
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Cached {
+            key: Key,
+            version: String,
+        }
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(&self.binary) else {
+            return String::new();
+        };
+        let key = Key {
+            path: self.binary.clone(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        };
+        let cached = std::fs::read(cache)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Cached>(&b).ok());
+        if let Some(cached) = cached.filter(|c| c.key == key) {
+            return cached.version;
+        }
+        let invocation = Invocation {
+            args: vec!["--version".into()],
+            env: vec![],
+        };
+        let Ok(output) = self.run(&invocation, None, VERSION_TIMEOUT).await else {
+            return String::new();
+        };
+        let version = output::parse_version(&output.stdout);
+        if let Ok(bytes) = serde_json::to_vec(&Cached {
+            key,
+            version: version.clone(),
+        }) {
+            if let Err(e) = crate::files::write_atomic(cache, &bytes, 0o600) {
+                log::warn!(
+                    "failed to cache the borg version in {}: {e}",
+                    cache.display()
+                );
+            }
+        }
+        version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn repo_path_is_the_last_argument() {
+        let repo = Path::new("/srv/repos/mac");
+        assert_eq!(list_archives(repo).args.last().unwrap(), "/srv/repos/mac");
+        assert_eq!(
+            list_archives(repo).env,
+            vec![("TZ".to_owned(), "UTC".to_owned())]
+        );
+        assert_eq!(break_lock(repo).args, vec!["break-lock", "/srv/repos/mac"]);
+    }
+
+    #[test]
+    fn failure_message_prefers_the_last_stderr_line() {
+        let status = ExitStatus::from_raw(2 << 8);
+        assert_eq!(
+            failure_message(status, b"first\nRepository is locked\n\n"),
+            "Repository is locked"
+        );
+        assert_eq!(
+            failure_message(status, b"  \n"),
+            "borg exited with status 2"
+        );
+        assert_eq!(
+            failure_message(ExitStatus::from_raw(9), b""),
+            "borg was killed by signal 9"
+        );
+    }
+}

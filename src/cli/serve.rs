@@ -1,0 +1,96 @@
+//! `borgbox serve`: the API daemon, socket-activated or on BORGBOX_ADDR, or `--dev`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use rand::Rng;
+
+use crate::api::{self, state::AppState};
+use crate::clock::SystemClock;
+use crate::config::{ConfigArgs, Settings};
+use crate::serve::{self, listener};
+
+#[derive(Debug, Args)]
+pub struct ServeCmd {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Development mode: no root, no systemd; everything under --dev-dir, 127.0.0.1:9999
+    #[arg(long)]
+    dev: bool,
+    /// Where --dev keeps its repos, authorized_keys, state and token
+    /// [default: $XDG_DATA_HOME/borgbox-dev or ~/.local/share/borgbox-dev]
+    #[arg(long, requires = "dev")]
+    dev_dir: Option<PathBuf>,
+}
+
+impl ServeCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let (settings, dev) = if self.dev {
+            let dir = self.dev_dir.clone().unwrap_or_else(default_dev_dir);
+            (dev_settings(self.config, &dir)?, true)
+        } else {
+            (Settings::resolve(self.config)?, false)
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("failed to start the async runtime")?;
+        runtime.block_on(async move {
+            let listener = listener::from_systemd_or_bind(&settings.addr, dev).await?;
+            // Only a socket-activated borgbox may exit when idle: systemd starts it again.
+            let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
+            let app = api::router(AppState::new(settings, Arc::new(SystemClock)));
+            serve::run(listener, app, idle_timeout).await
+        })
+    }
+}
+
+fn default_dev_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("borgbox-dev")
+}
+
+/// Everything under `dir`, a token made on first use, 127.0.0.1:9999, jobs as child
+/// processes and no idle exit.
+fn dev_settings(mut config: ConfigArgs, dir: &Path) -> anyhow::Result<Settings> {
+    crate::files::ensure_dir(dir, 0o700)
+        .with_context(|| format!("failed to create {}", dir.display()))?;
+    let token_file = dir.join("token");
+    if !token_file.exists() {
+        let token: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(40)
+            .map(char::from)
+            .collect();
+        crate::files::write_atomic(&token_file, token.as_bytes(), 0o600)
+            .with_context(|| format!("failed to write {}", token_file.display()))?;
+        println!(
+            "borgbox dev token (kept in {}): {token}",
+            token_file.display()
+        );
+    } else {
+        println!("borgbox dev token: in {}", token_file.display());
+    }
+    config
+        .token
+        .get_or_insert_with(|| format!("@{}", token_file.display()));
+    config
+        .addr
+        .get_or_insert_with(|| "127.0.0.1:9999".to_owned());
+    config.idle_timeout.get_or_insert_with(|| "0".to_owned());
+    config
+        .backend
+        .get_or_insert(crate::config::BackendChoice::Process);
+    let settings = Settings::resolve(config.rooted_at(dir))?;
+    println!(
+        "borgbox dev mode: repos in {}, listening on http://{}/api/v1",
+        settings.repo_root.display(),
+        settings.addr
+    );
+    Ok(settings)
+}

@@ -1,0 +1,494 @@
+//! Settings: flags, else environment, else defaults (API.md 13.1), validated once at
+//! start-up. Code takes every path from `Settings`, never from a constant.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// A secret that must never reach a log, argv, a unit property or the journal.
+/// No Display, no Serialize; reviewers grep for `expose()`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    setting: &'static str,
+    problem: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        ConfigError {
+            setting,
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    Auto,
+    Systemd,
+    Process,
+}
+
+/// The settings every subcommand shares, as flags that each name their variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// Listen address host:port, used only when not socket-activated [default: :9999]
+    #[arg(long, env = "BORGBOX_ADDR")]
+    pub addr: Option<String>,
+    /// Directory holding the repositories [default: ~borg/repos]
+    #[arg(long, env = "BORGBOX_REPO_ROOT")]
+    pub repo_root: Option<PathBuf>,
+    /// The authorized_keys file borgbox manages [default: ~borg/.ssh/authorized_keys]
+    #[arg(long, env = "BORGBOX_AUTH_KEYS")]
+    pub auth_keys: Option<PathBuf>,
+    /// Bearer token, literally or @<path> to read it from a file (prefer the file)
+    #[arg(long, env = "BORGBOX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Host used in ssh_url [default: the host name]
+    #[arg(long, env = "BORGBOX_SSH_HOST")]
+    pub ssh_host: Option<String>,
+    /// User used in ssh_url [default: the current user]
+    #[arg(long, env = "BORGBOX_SSH_USER")]
+    pub ssh_user: Option<String>,
+    /// Port used in ssh_url [default: 22]
+    #[arg(long, env = "BORGBOX_SSH_PORT")]
+    pub ssh_port: Option<String>,
+    /// Schedules file [default: ~borg/schedules.json]
+    #[arg(long, env = "BORGBOX_SCHEDULES")]
+    pub schedules: Option<PathBuf>,
+    /// Alerts file [default: ~borg/alerts.json]
+    #[arg(long, env = "BORGBOX_ALERTS")]
+    pub alerts: Option<PathBuf>,
+    /// Job records, caches and borg's base directory [default: ~borg/.local/state/borgbox]
+    #[arg(long, env = "BORGBOX_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The borg binary [default: borg found on PATH]
+    #[arg(long, env = "BORGBOX_BORG")]
+    pub borg: Option<PathBuf>,
+    /// Seconds without requests before a socket-activated borgbox exits; 0 = never [default: 120]
+    #[arg(long, env = "BORGBOX_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Where jobs run: auto, systemd or process [default: auto]
+    #[arg(long, env = "BORGBOX_BACKEND", value_enum)]
+    pub backend: Option<BackendChoice>,
+}
+
+/// Resolved and validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub repo_root: PathBuf,
+    pub auth_keys: PathBuf,
+    pub token: Secret,
+    pub ssh_host: String,
+    pub ssh_user: String,
+    pub ssh_port: u16,
+    pub schedules: PathBuf,
+    pub alerts: PathBuf,
+    pub state_dir: PathBuf,
+    pub borg: PathBuf,
+    pub idle_timeout: Option<Duration>,
+    pub backend: BackendChoice,
+    /// The uid borgbox runs as: the owner of repos, authorized_keys and sessions.
+    pub uid: u32,
+}
+
+impl ConfigArgs {
+    /// Every path under one directory, for `serve --dev` and tests; `token` is kept.
+    pub fn rooted_at(mut self, dir: &Path) -> Self {
+        self.repo_root.get_or_insert_with(|| dir.join("repos"));
+        self.auth_keys
+            .get_or_insert_with(|| dir.join("ssh/authorized_keys"));
+        self.schedules
+            .get_or_insert_with(|| dir.join("schedules.json"));
+        self.alerts.get_or_insert_with(|| dir.join("alerts.json"));
+        self.state_dir.get_or_insert_with(|| dir.join("state"));
+        self
+    }
+}
+
+impl Settings {
+    /// Applies defaults, checks every value and creates the directories borgbox owns.
+    pub fn resolve(args: ConfigArgs) -> Result<Settings, ConfigError> {
+        let uid = nix::unistd::getuid();
+        let account = nix::unistd::User::from_uid(uid).ok().flatten();
+        let home = account
+            .as_ref()
+            .map(|u| u.dir.clone())
+            .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/"));
+
+        let token = resolve_token(args.token.as_deref())?;
+        let repo_root = resolve_repo_root(args.repo_root.unwrap_or_else(|| home.join("repos")))?;
+        let auth_keys = absolute(
+            "BORGBOX_AUTH_KEYS (--auth-keys)",
+            args.auth_keys
+                .unwrap_or_else(|| home.join(".ssh/authorized_keys")),
+        )?;
+        let schedules = absolute(
+            "BORGBOX_SCHEDULES (--schedules)",
+            args.schedules
+                .unwrap_or_else(|| home.join("schedules.json")),
+        )?;
+        let alerts = absolute(
+            "BORGBOX_ALERTS (--alerts)",
+            args.alerts.unwrap_or_else(|| home.join("alerts.json")),
+        )?;
+        let state_dir = absolute(
+            "BORGBOX_STATE_DIR (--state-dir)",
+            args.state_dir
+                .unwrap_or_else(|| home.join(".local/state/borgbox")),
+        )?;
+        crate::files::ensure_dir(&state_dir, 0o700).map_err(|e| {
+            ConfigError::new(
+                "BORGBOX_STATE_DIR (--state-dir)",
+                format!("cannot create {}: {e}", state_dir.display()),
+            )
+        })?;
+
+        let ssh_host = match args.ssh_host.filter(|h| !h.is_empty()) {
+            Some(host)
+                if host
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '/') =>
+            {
+                return Err(ConfigError::new(
+                    "BORGBOX_SSH_HOST (--ssh-host)",
+                    "not a host name",
+                ))
+            }
+            Some(host) => host,
+            None => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".to_owned()),
+        };
+        let ssh_user = args
+            .ssh_user
+            .filter(|u| !u.is_empty())
+            .or_else(|| account.map(|u| u.name))
+            .unwrap_or_else(|| uid.to_string());
+        let ssh_port = match args.ssh_port {
+            None => 22,
+            Some(port) => port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                ConfigError::new(
+                    "BORGBOX_SSH_PORT (--ssh-port)",
+                    "must be a port number from 1 to 65535",
+                )
+            })?,
+        };
+        let idle_timeout = match args.idle_timeout {
+            None => Some(Duration::from_secs(120)),
+            Some(value) => match value.parse::<u64>() {
+                Ok(0) => None,
+                Ok(secs) => Some(Duration::from_secs(secs)),
+                Err(_) => {
+                    return Err(ConfigError::new(
+                        "BORGBOX_IDLE_TIMEOUT (--idle-timeout)",
+                        "must be a whole number of seconds (0 = never)",
+                    ))
+                }
+            },
+        };
+
+        Ok(Settings {
+            addr: parse_addr(args.addr.as_deref().unwrap_or(":9999"))?,
+            repo_root,
+            auth_keys,
+            token,
+            ssh_host,
+            ssh_user,
+            ssh_port,
+            schedules,
+            alerts,
+            state_dir,
+            borg: resolve_borg(args.borg)?,
+            idle_timeout,
+            backend: args.backend.unwrap_or(BackendChoice::Auto),
+            uid: uid.as_raw(),
+        })
+    }
+
+    /// `<repo root>/<name>`: the one path in `Repo.path`, `ssh_url` and the forced command.
+    pub fn repo_path(&self, name: &crate::model::RepoName) -> PathBuf {
+        self.repo_root.join(name.as_str())
+    }
+
+    pub fn ssh_url(&self, path: &Path) -> String {
+        let host = if self.ssh_host.contains(':') && !self.ssh_host.starts_with('[') {
+            format!("[{}]", self.ssh_host)
+        } else {
+            self.ssh_host.clone()
+        };
+        format!(
+            "ssh://{}@{}:{}{}",
+            self.ssh_user,
+            host,
+            self.ssh_port,
+            path.display()
+        )
+    }
+}
+
+fn resolve_token(value: Option<&str>) -> Result<Secret, ConfigError> {
+    const SETTING: &str = "BORGBOX_TOKEN (--token)";
+    let token = match value {
+        None | Some("") => {
+            return Err(ConfigError::new(
+                SETTING,
+                "not set; a bearer token is required",
+            ))
+        }
+        Some(value) => match value.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| {
+                    ConfigError::new(SETTING, format!("cannot read token file {path}: {e}"))
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            None => value.to_owned(),
+        },
+    };
+    if token.is_empty() {
+        return Err(ConfigError::new(SETTING, "the token is empty"));
+    }
+    Ok(Secret::new(token))
+}
+
+fn absolute(setting: &'static str, path: PathBuf) -> Result<PathBuf, ConfigError> {
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(ConfigError::new(
+            setting,
+            format!("{} is not an absolute path", path.display()),
+        ))
+    }
+}
+
+fn resolve_repo_root(path: PathBuf) -> Result<PathBuf, ConfigError> {
+    const SETTING: &str = "BORGBOX_REPO_ROOT (--repo-root)";
+    let path = absolute(SETTING, path)?;
+    if !path.exists() {
+        crate::files::ensure_dir(&path, 0o700).map_err(|e| {
+            ConfigError::new(SETTING, format!("cannot create {}: {e}", path.display()))
+        })?;
+    }
+    let canonical = path
+        .canonicalize()
+        .map_err(|e| ConfigError::new(SETTING, format!("{}: {e}", path.display())))?;
+    if !canonical.is_dir() {
+        return Err(ConfigError::new(
+            SETTING,
+            format!("{} is not a directory", path.display()),
+        ));
+    }
+    // The path goes inside a quoted forced command and into borg's argv.
+    if !safe_in_forced_command(&canonical) {
+        return Err(ConfigError::new(
+            SETTING,
+            "must not contain spaces, quotes, backslashes or control characters",
+        ));
+    }
+    Ok(canonical)
+}
+
+fn resolve_borg(value: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
+    const SETTING: &str = "BORGBOX_BORG (--borg)";
+    let path = match value {
+        Some(path) if path.as_os_str().is_empty() => {
+            return Err(ConfigError::new(SETTING, "is empty"))
+        }
+        Some(path) if path.components().count() > 1 => path,
+        Some(name) => find_on_path(&name).ok_or_else(|| {
+            ConfigError::new(SETTING, format!("{} not found on PATH", name.display()))
+        })?,
+        None => find_on_path(Path::new("borg")).ok_or_else(|| {
+            ConfigError::new(
+                SETTING,
+                "borg not found on PATH; install borgbackup or set BORGBOX_BORG",
+            )
+        })?,
+    };
+    let path = path
+        .canonicalize()
+        .map_err(|e| ConfigError::new(SETTING, format!("{}: {e}", path.display())))?;
+    if !path.is_file() {
+        return Err(ConfigError::new(
+            SETTING,
+            format!("{} is not a file", path.display()),
+        ));
+    }
+    if !safe_in_forced_command(&path) {
+        return Err(ConfigError::new(
+            SETTING,
+            "must not contain spaces, quotes, backslashes or control characters",
+        ));
+    }
+    Ok(path)
+}
+
+fn find_on_path(name: &Path) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A path that can sit unquoted in argv and inside `command="…"` of authorized_keys.
+pub fn safe_in_forced_command(path: &Path) -> bool {
+    path.to_str().is_some_and(|s| {
+        s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    })
+}
+
+/// Go-style listen addresses: `:9999` means every interface.
+fn parse_addr(value: &str) -> Result<SocketAddr, ConfigError> {
+    const SETTING: &str = "BORGBOX_ADDR (--addr)";
+    let full = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_owned(),
+    };
+    full.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| ConfigError::new(SETTING, format!("{value:?} is not a host:port address")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(dir: &Path) -> ConfigArgs {
+        ConfigArgs {
+            token: Some("t".into()),
+            borg: Some("/bin/sh".into()),
+            ..Default::default()
+        }
+        .rooted_at(dir)
+    }
+
+    #[test]
+    fn token_from_file_strips_trailing_newlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "abc\r\n\n").unwrap();
+        let args = ConfigArgs {
+            token: Some(format!("@{}", file.display())),
+            ..base(dir.path())
+        };
+        assert_eq!(Settings::resolve(args).unwrap().token.expose(), "abc");
+    }
+
+    #[test]
+    fn missing_empty_or_unreadable_token_names_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        for token in [
+            None,
+            Some(String::new()),
+            Some("@/nonexistent/token".into()),
+            Some(format!("@{}", empty.display())),
+        ] {
+            let err = Settings::resolve(ConfigArgs {
+                token,
+                ..base(dir.path())
+            })
+            .unwrap_err();
+            assert!(
+                err.to_string().starts_with("BORGBOX_TOKEN (--token): "),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn repo_root_that_is_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let err = Settings::resolve(ConfigArgs {
+            repo_root: Some(file),
+            ..base(dir.path())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("BORGBOX_REPO_ROOT"), "{err}");
+        let err = Settings::resolve(ConfigArgs {
+            repo_root: Some("rel".into()),
+            ..base(dir.path())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("not an absolute path"), "{err}");
+    }
+
+    #[test]
+    fn addresses_ports_and_timeouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::resolve(base(dir.path())).unwrap();
+        assert_eq!(s.addr.to_string(), "0.0.0.0:9999");
+        assert_eq!(s.idle_timeout, Some(Duration::from_secs(120)));
+        let s = Settings::resolve(ConfigArgs {
+            addr: Some("127.0.0.1:0".into()),
+            idle_timeout: Some("0".into()),
+            ..base(dir.path())
+        })
+        .unwrap();
+        assert_eq!(s.addr.port(), 0);
+        assert_eq!(s.idle_timeout, None);
+        for port in ["0", "65536", "x"] {
+            let err = Settings::resolve(ConfigArgs {
+                ssh_port: Some(port.into()),
+                ..base(dir.path())
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("BORGBOX_SSH_PORT"));
+        }
+    }
+
+    #[test]
+    fn ssh_url_brackets_ipv6_and_always_has_the_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::resolve(base(dir.path())).unwrap();
+        s.ssh_user = "borg".into();
+        s.ssh_host = "::1".into();
+        assert_eq!(s.ssh_url(Path::new("/r/mac")), "ssh://borg@[::1]:22/r/mac");
+        s.ssh_host = "hive.local".into();
+        assert_eq!(
+            s.ssh_url(Path::new("/r/mac")),
+            "ssh://borg@hive.local:22/r/mac"
+        );
+    }
+
+    #[test]
+    fn secret_debug_hides_the_value() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2".into())),
+            "Secret(***)"
+        );
+    }
+}

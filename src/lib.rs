@@ -1,0 +1,15 @@
+//! borgbox: host Borg backup repositories on your own Linux server, managed over a REST
+//! API (../shared/API.md) by a socket-activated systemd service.
+
+pub mod api;
+pub mod borg;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod files;
+pub mod keys;
+pub mod logging;
+pub mod model;
+pub mod repos;
+pub mod serve;
+pub mod sysinfo;

@@ -1,0 +1,85 @@
+//! Where log lines go (the journal with structured fields when stderr is the journal,
+//! plain stderr otherwise), the stable MESSAGE_IDs of audit events, and the exit code of
+//! a failed command.
+
+use std::io::Write;
+
+use log::kv::{Key, Value, VisitSource};
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// Audit events. Made once with a random 128-bit id; never change or reuse one.
+pub mod message_id {
+    pub const REPO_CREATED: &str = "1c1c612f3bb9440a880d232b040741fb";
+    pub const REPO_DELETED: &str = "e2f4a93e55a94bab93402acb5a13b02c";
+    pub const REPO_IMPORTED: &str = "b96060b12e3f4ad38a08e7fe02cd4924";
+    pub const KEY_ADDED: &str = "8250488e47da4b28bf0cc343e65de630";
+    pub const KEY_REMOVED: &str = "2bde17c926584eceb945db07bfc6336f";
+    pub const APPEND_ONLY_CHANGED: &str = "96afe4e49d5f47e382254e4eccc1b6ae";
+    pub const AUTH_FAILED: &str = "0090f9c518a5482eb46f810d6fdc5d47";
+    pub const LOCK_BROKEN: &str = "65d1cc79d758403cb3cfde6b1cb0acfc";
+}
+
+/// Sends `log` records to the journal when stderr is connected to it, else to stderr.
+pub fn init(verbosity: u8) {
+    let level = match verbosity {
+        0 => LevelFilter::Info,
+        1 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    };
+    let journal = systemd_journal_logger::connected_to_journal()
+        .then(|| systemd_journal_logger::JournalLog::new().ok())
+        .flatten();
+    let installed = match journal {
+        Some(journal) => journal
+            .with_syslog_identifier("borgbox".to_owned())
+            .install(),
+        None => log::set_boxed_logger(Box::new(StderrLog)),
+    };
+    if installed.is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+/// Logs the error chain once and maps it to an exit code: 2 for configuration and usage
+/// errors, 1 for everything else (so systemd marks a failed oneshot as failed).
+pub fn report(err: &anyhow::Error) -> std::process::ExitCode {
+    log::error!("{err:#}");
+    let is_config = err
+        .chain()
+        .any(|cause| cause.is::<crate::config::ConfigError>());
+    std::process::ExitCode::from(if is_config { 2 } else { 1 })
+}
+
+/// Plain `level: message key=value…` lines for a terminal or a test log.
+struct StderrLog;
+
+impl Log for StderrLog {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let mut line = format!(
+            "{}: {}",
+            record.level().as_str().to_lowercase(),
+            record.args()
+        );
+        let _ = record.key_values().visit(&mut Pairs(&mut line));
+        line.push('\n');
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+struct Pairs<'a>(&'a mut String);
+
+impl<'kvs> VisitSource<'kvs> for Pairs<'_> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        self.0.push_str(&format!(" {key}={value}"));
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Pure domain types. An identifier that reaches a path, a unit name, argv or a journal
+//! field is a newtype that can only be built by validating parsing.
+
+mod repo_name;
+pub mod timestamp;
+
+pub use repo_name::{InvalidRepoName, RepoName};

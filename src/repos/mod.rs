@@ -1,0 +1,160 @@
+//! Repository directories under the repo root: listing, creating, deleting, and the facts
+//! API.md 6.2 derives from them. Listing is served from caches keyed on what changed, so
+//! `GET /repos` stats each repo directory once and walks nothing that has not changed.
+
+mod facts;
+mod sizes;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub use facts::{Details, Facts};
+
+use crate::model::RepoName;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("repo already exists")]
+    Exists,
+    #[error("repo not found")]
+    NotFound,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// One listed directory: its name as found (valid or not) and its facts.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub name: String,
+    pub path: PathBuf,
+    pub facts: Facts,
+}
+
+/// The repo root and the caches that make listing cheap.
+pub struct Repos {
+    root: PathBuf,
+    /// Facts per directory, valid while the directory's (inode, mtime) is unchanged:
+    /// every borg commit, init, lock or config rewrite creates or renames an entry in it.
+    facts: Mutex<HashMap<String, (DirKey, Facts)>>,
+    sizes: sizes::SizeCache,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DirKey {
+    ino: u64,
+    mtime_ns: i128,
+}
+
+impl DirKey {
+    fn of(meta: &fs::Metadata) -> DirKey {
+        DirKey {
+            ino: meta.ino(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
+impl Repos {
+    pub fn new(root: PathBuf, state_dir: &Path) -> Repos {
+        Repos {
+            root,
+            facts: Mutex::new(HashMap::new()),
+            sizes: sizes::SizeCache::new(state_dir.join("cache/repo-sizes.json")),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, name: &RepoName) -> PathBuf {
+        self.root.join(name.as_str())
+    }
+
+    /// A repo exists when its path is a real directory (symlinks are not followed).
+    pub fn exists(&self, name: &RepoName) -> bool {
+        fs::symlink_metadata(self.path(name)).is_ok_and(|m| m.is_dir())
+    }
+
+    /// Every real directory under the root not starting with `.`, sorted by name.
+    pub fn list(&self) -> io::Result<Vec<Listed>> {
+        let mut names: Vec<String> = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            names.push(name);
+        }
+        names.sort_unstable();
+        let mut listed = Vec::with_capacity(names.len());
+        for name in names {
+            let path = self.root.join(&name);
+            if let Some(facts) = self.facts_of(&name, &path) {
+                listed.push(Listed { name, path, facts });
+            }
+        }
+        self.sizes.persist();
+        Ok(listed)
+    }
+
+    /// Facts of one repo, or None when it does not exist.
+    pub fn facts(&self, name: &RepoName) -> Option<Facts> {
+        let facts = self.facts_of(name.as_str(), &self.path(name));
+        self.sizes.persist();
+        facts
+    }
+
+    /// The detailed fields of one repo (API.md 4.4); reads a few small files.
+    pub fn details(&self, name: &RepoName, state_dir: &Path) -> Details {
+        facts::details(&self.path(name), state_dir, name)
+    }
+
+    fn facts_of(&self, name: &str, path: &Path) -> Option<Facts> {
+        let meta = fs::symlink_metadata(path).ok().filter(|m| m.is_dir())?;
+        let key = DirKey::of(&meta);
+        let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached_key, facts)) = cache.get(name) {
+            if *cached_key == key {
+                return Some(facts.clone());
+            }
+        }
+        let facts = facts::compute(path, &meta, name, &self.sizes);
+        cache.insert(name.to_owned(), (key, facts.clone()));
+        Some(facts)
+    }
+
+    /// Creates the directory with mode 0700; creating it is the final existence test.
+    pub fn create(&self, name: &RepoName) -> Result<PathBuf, RepoError> {
+        let path = self.path(name);
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(RepoError::Exists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the directory recursively without following symbolic links.
+    pub fn delete(&self, name: &RepoName) -> Result<(), RepoError> {
+        let path = self.path(name);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(RepoError::NotFound),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(RepoError::NotFound),
+            Err(e) => return Err(e.into()),
+        }
+        fs::remove_dir_all(&path)?;
+        self.facts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name.as_str());
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+use reqwest::{header, Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{read, TestServer, TOKEN};
+
+#[tokio::test]
+async fn health_needs_no_token() {
+    let server = TestServer::new().await;
+    let response = server
+        .client
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    assert_eq!(
+        read(response).await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+}
+
+#[tokio::test]
+async fn missing_malformed_or_wrong_tokens_get_401_before_routing() {
+    let server = TestServer::new().await;
+    let cases: Vec<Option<String>> = vec![
+        None,
+        Some(format!("Basic {TOKEN}")),
+        Some(format!("Bearer{TOKEN}")),
+        Some("Bearer ".to_owned()),
+        Some("Bearer wrong".to_owned()),
+        Some(format!("Bearer {TOKEN}x")),
+        Some(format!("Bearer {}", &TOKEN[1..])),
+    ];
+    for auth in cases {
+        for path in ["/repos", "/no/such/route", "/repos/", "/info"] {
+            let mut request = server.client.get(format!("{}{path}", server.base));
+            if let Some(auth) = &auth {
+                request = request.header(header::AUTHORIZATION, auth);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+            let (status, body) = read(response).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?} {path}");
+            assert_eq!(body, json!({"error": "missing or invalid bearer token"}));
+        }
+    }
+    let outside = server
+        .client
+        .get(server.base.replace("/api/v1", "/other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn scheme_is_case_insensitive_with_several_spaces() {
+    let server = TestServer::new().await;
+    let response = server
+        .client
+        .get(format!("{}/repos", server.base))
+        .header(header::AUTHORIZATION, format!("bEARER   {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let server = TestServer::new().await;
+    for path in ["/nope", "/repos/", "/repos/mac/unknown", "/jobsx"] {
+        let (status, body) = server.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(body["error"].is_string());
+    }
+    let response = server
+        .client
+        .request(Method::PUT, format!("{}/repos", server.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.headers()[header::ALLOW]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    assert_eq!(
+        read(response).await.1,
+        json!({"error": "method not allowed"})
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_and_huge_ones_413() {
+    let server = TestServer::new().await;
+    for body in [
+        &b"not json"[..],
+        b"[1,2]",
+        b"\"name\"",
+        b"{\"name\":",
+        b"null",
+    ] {
+        let (status, err) = server.send_raw(Method::POST, "/repos", body.to_vec()).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(err["error"].is_string());
+    }
+    let (status, err) = server.send_raw(Method::POST, "/repos", Vec::new()).await;
+    assert_eq!(
+        (status, err["error"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "name is required")
+    );
+    for (body, field) in [
+        (json!({"name": 5, "pubkey": "x"}), "name"),
+        (json!({"name": "a", "pubkey": ["x"]}), "pubkey"),
+        (
+            json!({"name": "a", "pubkey": "ssh-ed25519 AAAA", "append_only": 1}),
+            "append_only",
+        ),
+    ] {
+        let (status, err) = server.post("/repos", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(err["error"].as_str().unwrap().contains(field), "{err}");
+    }
+    let big = format!(
+        "{{\"name\":\"a\",\"pubkey\":\"{}\"}}",
+        "A".repeat(2 * 1024 * 1024)
+    );
+    let before = server.snapshot();
+    let (status, err) = server
+        .send_raw(Method::POST, "/repos", big.into_bytes())
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str().unwrap()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+    );
+    assert_eq!(server.snapshot(), before);
+}

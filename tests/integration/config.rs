@@ -1,0 +1,71 @@
+//! The real binary refuses bad configuration with one line naming the setting.
+
+use std::process::Command;
+
+fn serve(env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_borgbox"));
+    cmd.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", dir.path())
+        .env("BORGBOX_STATE_DIR", dir.path().join("state"))
+        .env("BORGBOX_REPO_ROOT", dir.path().join("repos"))
+        .env("BORGBOX_ADDR", "127.0.0.1:1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn missing_empty_or_unreadable_token_refuses_to_start() {
+    for env in [
+        vec![],
+        vec![("BORGBOX_TOKEN", "")],
+        vec![("BORGBOX_TOKEN", "@/nonexistent/token")],
+    ] {
+        let (code, stderr) = serve(&env);
+        assert_eq!(code, 2, "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("BORGBOX_TOKEN"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_repo_root_that_is_not_a_directory_refuses_to_start() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let (code, stderr) = serve(&[
+        ("BORGBOX_TOKEN", "t"),
+        ("BORGBOX_REPO_ROOT", file.path().to_str().unwrap()),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("BORGBOX_REPO_ROOT") && stderr.contains("not a directory"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_borg_refuses_to_start() {
+    let (code, stderr) = serve(&[
+        ("BORGBOX_TOKEN", "t"),
+        ("BORGBOX_BORG", "/nonexistent/borg"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("BORGBOX_BORG"), "{stderr}");
+}
+
+#[test]
+fn the_token_never_reaches_the_log() {
+    let (_, stderr) = serve(&[
+        ("BORGBOX_TOKEN", "s3cret-token-value"),
+        ("BORGBOX_ADDR", "not an address"),
+    ]);
+    assert!(stderr.contains("BORGBOX_ADDR"), "{stderr}");
+    assert!(!stderr.contains("s3cret-token-value"));
+}

@@ -1,0 +1,13 @@
+//! The one integration-test binary: drives the real HTTP API on 127.0.0.1:0 with the
+//! process backend, real borg and real ssh-keygen, each test in its own temp tree.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod archives;
+mod auth_and_errors;
+mod config;
+mod keys;
+mod repos;
+mod server;

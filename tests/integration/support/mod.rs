@@ -1,0 +1,226 @@
+//! TestServer: a borgbox API on 127.0.0.1:0 rooted in a temp dir, plus helpers for real
+//! keys and real borg repositories.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use borgbox::api::{self, state::AppState};
+use borgbox::clock::SystemClock;
+use borgbox::config::{ConfigArgs, Settings};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const TOKEN: &str = "test-token-0123456789abcdef0123456789abcd";
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn new() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ConfigArgs {
+            token: Some(TOKEN.into()),
+            addr: Some("127.0.0.1:0".into()),
+            ssh_host: Some("backup.test".into()),
+            ssh_user: Some("borg".into()),
+            ..Default::default()
+        }
+        .rooted_at(dir.path());
+        let settings = Settings::resolve(args).unwrap();
+        let app = api::router(AppState::new(settings.clone(), Arc::new(SystemClock)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestServer {
+            dir,
+            base,
+            client: reqwest::Client::new(),
+            settings,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.settings.repo_root
+    }
+
+    pub fn auth_keys(&self) -> &Path {
+        &self.settings.auth_keys
+    }
+
+    pub fn auth_keys_text(&self) -> String {
+        std::fs::read_to_string(self.auth_keys()).unwrap_or_default()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Sends raw bytes as the body, for malformed-JSON and size tests.
+    pub async fn send_raw(&self, method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .body(body);
+        read(request.send().await.unwrap()).await
+    }
+
+    /// Creates a repo through the API with a fresh ed25519 key; returns the key line.
+    pub async fn create_repo(&self, name: &str) -> String {
+        let key = keygen(self.dir.path(), "ed25519", name);
+        let (status, body) = self
+            .post("/repos", serde_json::json!({"name": name, "pubkey": key}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        key
+    }
+
+    /// What borgbox manages on disk (repos, authorized_keys and its directory), without the
+    /// `.lock` files every writer shares and never replaces: path → (mode, contents).
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
+        let mut out = BTreeMap::new();
+        let ssh_dir = self.auth_keys().parent().unwrap().to_path_buf();
+        let mut stack = vec![self.root().to_path_buf(), ssh_dir];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "lock") {
+                    continue;
+                }
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                let contents = if meta.is_file() {
+                    std::fs::read(&path).unwrap()
+                } else {
+                    Vec::new()
+                };
+                if meta.is_dir() {
+                    stack.push(path.clone());
+                }
+                out.insert(path, (meta.mode(), contents));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+    };
+    (status, value)
+}
+
+/// A fresh public key line from the real ssh-keygen.
+pub fn keygen(dir: &Path, kind: &str, comment: &str) -> String {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.join(format!("key-{n}"));
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-N", "", "-C", comment, "-f"])
+        .arg(&file)
+        .args(["-t", kind]);
+    if kind == "rsa" {
+        cmd.args(["-b", "2048"]);
+    }
+    let status = cmd.status().expect("ssh-keygen must be installed");
+    assert!(status.success());
+    std::fs::read_to_string(file.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The fingerprint ssh-keygen prints for a public key line.
+pub fn ssh_fingerprint(dir: &Path, key: &str) -> String {
+    let file = dir.join(format!("fp-{}.pub", std::process::id()));
+    std::fs::write(&file, key).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs real borg against a local path with a passphrase in the environment.
+pub fn borg(base: &Path, passphrase: &str, args: &[&str]) {
+    let out = Command::new("borg")
+        .args(args)
+        .env("BORG_PASSPHRASE", passphrase)
+        .env("BORG_BASE_DIR", base)
+        .output()
+        .expect("borg must be installed");
+    assert!(
+        out.status.success(),
+        "borg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
