@@ -1,9 +1,11 @@
 //! The borg user's authorized_keys (API.md 7): key validation, the lossless file model,
-//! the managed line format and the locked store. Only `store` touches the disk.
+//! the managed line format and the locked store, plus when each key was added. Only
+//! `store` and `added` touch the disk.
 
 mod added;
 mod parse;
 mod pubkey;
+mod render;
 mod store;
 
 pub use added::AddedAt;
@@ -11,6 +13,5 @@ pub use parse::{AuthorizedKeys, BlobOwner, ManagedKey, RepoKeys};
 pub use pubkey::{
     fingerprint_of_blob_b64, parse_public_key, sanitize_comment, InvalidKey, PublicKey,
 };
-mod render;
 pub use render::{forced_command, managed_line, UnsafePath};
 pub use store::KeyStore;

@@ -370,19 +370,17 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn key(n: u8, comment: &str) -> PublicKey {
-        parse_public_key(&ed25519_line(&[n; 32], comment)).unwrap()
+    fn key(n: u8) -> PublicKey {
+        parse_public_key(&ed25519_line(&[n; 32], "")).unwrap()
     }
 
     fn repo_path(repo: &RepoName) -> std::path::PathBuf {
-        Path::new("/srv/borg repos")
-            .with_file_name("repos")
-            .join(repo.as_str())
+        Path::new("/srv/repos").join(repo.as_str())
     }
 
     fn line(repo: &str, n: u8, append_only: bool, comment: &str) -> String {
         let repo = name(repo);
-        let key = key(n, "");
+        let key = key(n);
         managed_line(
             Path::new(BORG),
             &repo_path(&repo),
@@ -400,13 +398,14 @@ mod tests {
 
     /// Hand-written lines borgbox must leave alone, each with its terminator.
     fn foreign() -> Vec<String> {
-        let blob = key(200, "").blob_b64;
+        let blob = key(200).blob_b64;
         vec![
             "# my keys\n".to_owned(),
             "\n".to_owned(),
             "   \t\r\n".to_owned(),
             format!("ssh-ed25519 {blob} admin@host\r\n"),
-            format!("from=\"10.0.0.1,10.0.0.2\",command=\"echo \\\"a b\\\" # borgbox:mac\" ssh-rsa AAAA x\n"),
+            "from=\"10.0.0.1,10.0.0.2\",command=\"echo \\\"a b\\\" # borgbox:mac\" ssh-rsa AAAA x\n"
+                .to_owned(),
             "no-pty,command=\"unterminated ssh-ed25519 AAAA # borgbox:mac\n".to_owned(),
             "garbage that is not a key # borgbox:mac\n".to_owned(),
             "  # ssh-ed25519 AAAA # borgbox:mac\n".to_owned(),
@@ -440,13 +439,13 @@ mod tests {
             mac,
             vec![
                 ManagedKey {
-                    fingerprint: key(1, "").fingerprint(),
+                    fingerprint: key(1).fingerprint(),
                     algo: "ssh-ed25519".to_owned(),
                     comment: "first key".to_owned(),
                     append_only: true,
                 },
                 ManagedKey {
-                    fingerprint: key(3, "").fingerprint(),
+                    fingerprint: key(3).fingerprint(),
                     algo: "ssh-ed25519".to_owned(),
                     comment: String::new(),
                     append_only: false,
@@ -471,13 +470,13 @@ mod tests {
         );
         assert_eq!(
             keys.managed(&name("mac2"))[0].fingerprint,
-            key(2, "").fingerprint()
+            key(2).fingerprint()
         );
     }
 
     #[test]
     fn recognition_follows_sshd_field_splitting() {
-        let blob = key(1, "").blob_b64;
+        let blob = key(1).blob_b64;
         let cases = [
             (format!("ssh-ed25519 {blob} # borgbox:mac"), true),
             (
@@ -519,7 +518,7 @@ mod tests {
 
     #[test]
     fn first_valid_tag_wins() {
-        let blob = key(1, "").blob_b64;
+        let blob = key(1).blob_b64;
         let line = format!("ssh-ed25519 {blob} # borgbox:BAD # borgbox:mac # borgbox:evil");
         let keys = AuthorizedKeys::parse(line.as_bytes());
         assert_eq!(keys.managed(&name("mac"))[0].comment, "# borgbox:evil");
@@ -528,7 +527,7 @@ mod tests {
 
     #[test]
     fn append_only_is_read_from_the_command_option() {
-        let blob = key(1, "").blob_b64;
+        let blob = key(1).blob_b64;
         let cases = [
             (
                 "command=\"borg serve --append-only --restrict-to-repository /r\"",
@@ -558,20 +557,17 @@ mod tests {
         let file = [foreign().concat(), line("mac", 1, false, "")].concat();
         let keys = AuthorizedKeys::parse(file.as_bytes());
         assert_eq!(
-            keys.blob_owner(&key(1, "").blob_b64),
+            keys.blob_owner(&key(1).blob_b64),
             Some(BlobOwner::Managed(name("mac")))
         );
         assert_eq!(
-            keys.blob_owner(&key(200, "").blob_b64),
+            keys.blob_owner(&key(200).blob_b64),
             Some(BlobOwner::Foreign)
         );
-        assert_eq!(keys.blob_owner(&key(7, "").blob_b64), None);
-        let with_options = format!("no-pty,from=\"x y\" ssh-rsa {} me\n", key(7, "").blob_b64);
+        assert_eq!(keys.blob_owner(&key(7).blob_b64), None);
+        let with_options = format!("no-pty,from=\"x y\" ssh-rsa {} me\n", key(7).blob_b64);
         let keys = AuthorizedKeys::parse(with_options.as_bytes());
-        assert_eq!(
-            keys.blob_owner(&key(7, "").blob_b64),
-            Some(BlobOwner::Foreign)
-        );
+        assert_eq!(keys.blob_owner(&key(7).blob_b64), Some(BlobOwner::Foreign));
         assert_eq!(keys.blob_owner("AAAA"), None);
     }
 
@@ -600,12 +596,12 @@ mod tests {
         .concat();
         let mut keys = AuthorizedKeys::parse(file.as_bytes());
         assert!(
-            !keys.remove_key(&name("mac"), &key(2, "").fingerprint()),
+            !keys.remove_key(&name("mac"), &key(2).fingerprint()),
             "other repo's key"
         );
         assert!(!keys.remove_key(&name("mac"), ""));
         assert!(!keys.remove_key(&name("mac"), "SHA256:"));
-        let fp = key(3, "").fingerprint();
+        let fp = key(3).fingerprint();
         assert!(keys.remove_key(&name("mac"), fp.strip_prefix("SHA256:").unwrap()));
         assert!(!keys.remove_key(&name("mac"), &fp));
         assert_eq!(keys.managed(&name("mac")).len(), 1);
@@ -613,13 +609,13 @@ mod tests {
         assert_eq!(keys.remove_repo(&name("mac")), 0);
         let mac2 = format!("{}\r\n", line("mac2", 2, false, ""));
         assert_eq!(text(&keys), format!("{foreign}{mac2}"));
-        assert!(keys.remove_key(&name("mac2"), &key(2, "").fingerprint()));
+        assert!(keys.remove_key(&name("mac2"), &key(2).fingerprint()));
         assert_eq!(text(&keys), foreign);
     }
 
     #[test]
     fn set_append_only_rewrites_only_the_command() {
-        let blob = key(1, "").blob_b64;
+        let blob = key(1).blob_b64;
         let repo = name("mac");
         let path = repo_path(&repo);
         let foreign = foreign().concat();
@@ -707,7 +703,7 @@ mod tests {
             "\\PC{0,40}\n",
             ("[a-z=\",\\\\ ]{0,20}", any::<u8>(), "[ a-z#:]{0,20}").prop_map(
                 |(options, n, rest)| {
-                    format!("{options} ssh-ed25519 {} {rest}\n", key(n, "").blob_b64)
+                    format!("{options} ssh-ed25519 {} {rest}\n", key(n).blob_b64)
                 }
             ),
         ]
@@ -756,7 +752,11 @@ mod tests {
         }
 
         #[test]
-        fn edits_leave_other_lines_alone(lines in any_file(), target in "[a-z0-9]{1,2}", ao in any::<bool>()) {
+        fn edits_leave_other_lines_alone(
+            lines in any_file(),
+            target in "[a-z0-9]{1,2}",
+            ao in any::<bool>(),
+        ) {
             let repo = name(&target);
             let file = concat(&lines);
             let ours = |(_, r): &&(String, Option<String>)| r.as_deref() == Some(target.as_str());
@@ -768,7 +768,10 @@ mod tests {
             prop_assert_eq!(text(&keys), concat(&expected));
 
             let mut keys = AuthorizedKeys::parse(file.as_bytes());
-            keys.set_append_only(&repo, ao, Path::new(BORG), &repo_path(&repo)).unwrap();
+            let set = |keys: &mut AuthorizedKeys| {
+                keys.set_append_only(&repo, ao, Path::new(BORG), &repo_path(&repo))
+            };
+            set(&mut keys).unwrap();
             prop_assert!(keys.managed(&repo).iter().all(|k| k.append_only == ao));
             let after = text(&keys);
             // Our lines keep everything after the command option; other lines are untouched.
@@ -781,7 +784,7 @@ mod tests {
                     prop_assert_eq!(old, new);
                 }
             }
-            prop_assert_eq!(keys.set_append_only(&repo, ao, Path::new(BORG), &repo_path(&repo)), Ok(0));
+            prop_assert_eq!(set(&mut keys), Ok(0));
             prop_assert_eq!(text(&keys), after);
         }
 
@@ -795,7 +798,8 @@ mod tests {
         ) {
             let key = parse_public_key(&ed25519_line(&n, "")).unwrap();
             let repo = name(&repo);
-            let line = managed_line(Path::new(BORG), &repo_path(&repo), ao, &key, &repo, &comment).unwrap();
+            let path = repo_path(&repo);
+            let line = managed_line(Path::new(BORG), &path, ao, &key, &repo, &comment).unwrap();
             let keys = AuthorizedKeys::parse(format!("{line}{eol}").as_bytes());
             let expected = ManagedKey {
                 fingerprint: key.fingerprint(),
@@ -808,14 +812,20 @@ mod tests {
         }
 
         #[test]
-        fn a_prefix_name_is_never_confused(short in "[a-z0-9][a-z0-9-]{0,10}", suffix in "[a-z0-9-]{1,5}", comment in "\\PC{0,30}") {
+        fn a_prefix_name_is_never_confused(
+            short in "[a-z0-9][a-z0-9-]{0,10}",
+            suffix in "[a-z0-9-]{1,5}",
+            comment in "\\PC{0,30}",
+        ) {
             let long = format!("{short}{suffix}");
-            let file = format!("{}\n{}\n", line(&short, 1, false, &comment), line(&long, 2, true, &comment));
+            let (a, b) = (line(&short, 1, false, &comment), line(&long, 2, true, &comment));
+            let file = format!("{a}\n{b}\n");
             let mut keys = AuthorizedKeys::parse(file.as_bytes());
             let (short, long) = (name(&short), name(&long));
             prop_assert_eq!(keys.managed(&short).len(), 1);
-            prop_assert_eq!(&keys.managed(&long)[0].fingerprint, &key(2, "").fingerprint());
-            prop_assert_eq!(keys.blob_owner(&key(2, "").blob_b64), Some(BlobOwner::Managed(long.clone())));
+            prop_assert_eq!(&keys.managed(&long)[0].fingerprint, &key(2).fingerprint());
+            let owner = keys.blob_owner(&key(2).blob_b64);
+            prop_assert_eq!(owner, Some(BlobOwner::Managed(long.clone())));
             prop_assert_eq!(keys.remove_repo(&short), 1);
             prop_assert_eq!(keys.managed(&long).len(), 1);
         }

@@ -546,14 +546,19 @@ pub(crate) mod tests {
 
     proptest! {
         #[test]
-        fn parse_never_panics(s in "\\PC{0,300}", bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        fn parse_never_panics(s in any::<String>(), bytes in any::<Vec<u8>>()) {
             let _ = parse_public_key(&s);
-            let _ = parse_public_key(&format!("ssh-rsa {}", STANDARD.encode(&bytes)));
-            let _ = parse_public_key(&format!("ecdsa-sha2-nistp256 {}", STANDARD.encode(&bytes)));
+            for algo in KEY_TYPES.map(|(name, ..)| name) {
+                let _ = parse_public_key(&format!("{algo} {}", STANDARD.encode(&bytes)));
+            }
         }
 
         #[test]
-        fn mutated_blobs_never_panic(key in any::<[u8; 32]>(), cut in 0usize..51, junk in any::<Vec<u8>>()) {
+        fn mutated_blobs_never_panic(
+            key in any::<[u8; 32]>(),
+            cut in 0usize..51,
+            junk in any::<Vec<u8>>(),
+        ) {
             let mut raw = [ssh_string(b"ssh-ed25519"), ssh_string(&key)].concat();
             raw.truncate(cut);
             raw.extend(junk);
