@@ -83,6 +83,31 @@ pub fn read_or_empty(path: &Path) -> io::Result<Vec<u8>> {
     }
 }
 
+/// Identifies one version of a file that is only ever replaced by rename or appended to:
+/// a new inode, mtime or size means new contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    ino: u64,
+    mtime_ns: i128,
+    size: u64,
+}
+
+impl FileStamp {
+    /// None when the file does not exist.
+    pub fn of(path: &Path) -> io::Result<Option<FileStamp>> {
+        use std::os::unix::fs::MetadataExt;
+        match fs::metadata(path) {
+            Ok(m) => Ok(Some(FileStamp {
+                ino: m.ino(),
+                mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+                size: m.size(),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,16 @@
 //! What every handler shares: settings, the clock, the repo and key stores, borg.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::body::Bytes;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::borg::Borg;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::files::FileStamp;
 use crate::keys::{AddedAt, KeyStore};
 use crate::repos::Repos;
 
@@ -25,8 +27,13 @@ pub struct Inner {
     pub activated_at: OffsetDateTime,
     pub activated: Instant,
     pub backend: &'static str,
+    /// The last `GET /repos` body and what it was made from.
+    pub repo_list: Mutex<Option<(RepoListStamp, Bytes)>>,
     token_digest: [u8; 32],
 }
+
+/// What a `GET /repos` answer depends on: the listing's generation and authorized_keys.
+pub type RepoListStamp = (u64, Option<FileStamp>);
 
 impl std::ops::Deref for AppState {
     type Target = Inner;
@@ -51,6 +58,7 @@ impl AppState {
             activated_at: clock.now(),
             activated: Instant::now(),
             backend: "process",
+            repo_list: Mutex::new(None),
             clock,
             settings,
             token_digest,

@@ -28,6 +28,11 @@ impl KeyStore {
         Ok(AuthorizedKeys::parse(&files::read_or_empty(&self.path)?))
     }
 
+    /// Changes whenever the file's contents may have.
+    pub fn stamp(&self) -> io::Result<Option<files::FileStamp>> {
+        files::FileStamp::of(&self.path)
+    }
+
     /// Applies `f` to the contents read under the file lock and writes the result back
     /// atomically, only when `f` succeeded and changed something. Either way an existing
     /// file is left at mode 0600.

@@ -12,6 +12,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use time::OffsetDateTime;
+
 pub use facts::{Details, Facts};
 
 use crate::model::RepoName;
@@ -34,13 +36,65 @@ pub struct Listed {
     pub facts: Facts,
 }
 
+/// Every listed repo, and a number that changes whenever anything in the listing may have.
+pub struct Listing {
+    pub repos: Vec<Listed>,
+    pub generation: u64,
+}
+
 /// The repo root and the caches that make listing cheap.
 pub struct Repos {
     root: PathBuf,
+    facts: Mutex<FactsCache>,
+    sizes: sizes::SizeCache,
+}
+
+#[derive(Default)]
+struct FactsCache {
     /// Facts per directory, valid while the directory's (inode, mtime) is unchanged:
     /// every borg commit, init, lock or config rewrite creates or renames an entry in it.
-    facts: Mutex<HashMap<String, (DirKey, Facts)>>,
-    sizes: sizes::SizeCache,
+    entries: HashMap<String, (DirKey, Facts)>,
+    /// The names of the last listing.
+    listed: Vec<String>,
+    /// Bumped when an entry or the set of names changes.
+    generation: u64,
+}
+
+/// The kernel stamps mtimes with a coarse clock, so two changes a few milliseconds apart
+/// can share one mtime. A directory changed this recently is read again next time.
+const SETTLE_NS: i128 = 2_000_000_000;
+
+impl FactsCache {
+    fn get(
+        &mut self,
+        name: &str,
+        path: &Path,
+        sizes: &sizes::SizeCache,
+        now_ns: i128,
+    ) -> Option<Facts> {
+        let meta = fs::symlink_metadata(path).ok().filter(|m| m.is_dir())?;
+        let key = DirKey::of(&meta);
+        if let Some((cached_key, facts)) = self.entries.get(name) {
+            if *cached_key == key {
+                return Some(facts.clone());
+            }
+        }
+        let facts = facts::compute(path, &meta, name, sizes);
+        let settled = now_ns - key.mtime_ns > SETTLE_NS;
+        // An unsettled entry gets a key no directory has, so the next call recomputes.
+        let stored = if settled {
+            key
+        } else {
+            DirKey {
+                ino: 0,
+                mtime_ns: i128::MIN,
+            }
+        };
+        self.entries
+            .insert(name.to_owned(), (stored, facts.clone()));
+        self.generation += 1;
+        Some(facts)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +116,7 @@ impl Repos {
     pub fn new(root: PathBuf, state_dir: &Path) -> Repos {
         Repos {
             root,
-            facts: Mutex::new(HashMap::new()),
+            facts: Mutex::new(FactsCache::default()),
             sizes: sizes::SizeCache::new(state_dir.join("cache/repo-sizes.json")),
         }
     }
@@ -81,7 +135,7 @@ impl Repos {
     }
 
     /// Every real directory under the root not starting with `.`, sorted by name.
-    pub fn list(&self) -> io::Result<Vec<Listed>> {
+    pub fn list(&self, now: OffsetDateTime) -> io::Result<Listing> {
         let mut names: Vec<String> = Vec::new();
         for entry in fs::read_dir(&self.root)? {
             let entry = entry?;
@@ -94,20 +148,38 @@ impl Repos {
             names.push(name);
         }
         names.sort_unstable();
-        let mut listed = Vec::with_capacity(names.len());
-        for name in names {
-            let path = self.root.join(&name);
-            if let Some(facts) = self.facts_of(&name, &path) {
-                listed.push(Listed { name, path, facts });
+        let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut repos = Vec::with_capacity(names.len());
+        for name in &names {
+            let path = self.root.join(name);
+            if let Some(facts) = cache.get(name, &path, &self.sizes, now.unix_timestamp_nanos()) {
+                repos.push(Listed {
+                    name: name.clone(),
+                    path,
+                    facts,
+                });
             }
         }
+        if cache.listed != names {
+            cache.listed = names;
+            cache.generation += 1;
+        }
+        let generation = cache.generation;
+        drop(cache);
         self.sizes.persist();
-        Ok(listed)
+        Ok(Listing { repos, generation })
     }
 
     /// Facts of one repo, or None when it does not exist.
-    pub fn facts(&self, name: &RepoName) -> Option<Facts> {
-        let facts = self.facts_of(name.as_str(), &self.path(name));
+    pub fn facts(&self, name: &RepoName, now: OffsetDateTime) -> Option<Facts> {
+        let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        let facts = cache.get(
+            name.as_str(),
+            &self.path(name),
+            &self.sizes,
+            now.unix_timestamp_nanos(),
+        );
+        drop(cache);
         self.sizes.persist();
         facts
     }
@@ -115,20 +187,6 @@ impl Repos {
     /// The detailed fields of one repo (API.md 4.4); reads a few small files.
     pub fn details(&self, name: &RepoName, state_dir: &Path) -> Details {
         facts::details(&self.path(name), state_dir, name)
-    }
-
-    fn facts_of(&self, name: &str, path: &Path) -> Option<Facts> {
-        let meta = fs::symlink_metadata(path).ok().filter(|m| m.is_dir())?;
-        let key = DirKey::of(&meta);
-        let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached_key, facts)) = cache.get(name) {
-            if *cached_key == key {
-                return Some(facts.clone());
-            }
-        }
-        let facts = facts::compute(path, &meta, name, &self.sizes);
-        cache.insert(name.to_owned(), (key, facts.clone()));
-        Some(facts)
     }
 
     /// Creates the directory with mode 0700; creating it is the final existence test.
@@ -151,10 +209,9 @@ impl Repos {
             Err(e) => return Err(e.into()),
         }
         fs::remove_dir_all(&path)?;
-        self.facts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name.as_str());
+        let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        cache.entries.remove(name.as_str());
+        cache.generation += 1;
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! The repo endpoints of API.md section 6, plus archives and break-lock (section 8).
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::super::error::ApiError;
@@ -16,35 +18,49 @@ use crate::keys::AuthorizedKeys;
 use crate::logging::message_id;
 use crate::model::RepoName;
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Repo>>, ApiError> {
+/// Served from the last answer while neither the listing nor authorized_keys changed:
+/// a warm `GET /repos` costs one stat per repo directory.
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     blocking(move || {
+        let keys_stamp = state.keys.stamp()?;
+        let listing = state.repos.list(state.clock.now())?;
+        let stamp = (listing.generation, keys_stamp);
+        let mut cached = state.repo_list.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, body)) = cached.as_ref().filter(|(s, _)| *s == stamp) {
+            return Ok(json_response(body.clone()));
+        }
         let summary = state.keys.read()?.summary();
-        let repos = state.repos.list()?;
-        Ok(Json(
-            repos
-                .into_iter()
-                .map(|r| {
-                    let reg =
-                        summary
-                            .get(&r.name)
-                            .map_or(Registration::default(), |k| Registration {
-                                keys: k.keys,
-                                all_append_only: k.all_append_only,
-                            });
-                    let ssh_url = state.settings.ssh_url(&r.path);
-                    Repo::new(r.name, r.path.display().to_string(), ssh_url, &r.facts, reg)
-                })
-                .collect(),
-        ))
+        let repos: Vec<Repo> = listing
+            .repos
+            .into_iter()
+            .map(|r| {
+                let reg = summary
+                    .get(&r.name)
+                    .map_or(Registration::default(), |k| Registration {
+                        keys: k.keys,
+                        all_append_only: k.all_append_only,
+                    });
+                let ssh_url = state.settings.ssh_url(&r.path);
+                Repo::new(r.name, r.path.display().to_string(), ssh_url, &r.facts, reg)
+            })
+            .collect();
+        let body =
+            Bytes::from(serde_json::to_vec(&repos).map_err(|e| ApiError::Internal(e.into()))?);
+        *cached = Some((stamp, body.clone()));
+        Ok(json_response(body))
     })
     .await
+}
+
+fn json_response(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The detailed Repo every single-repo endpoint answers with.
 fn detailed(state: &AppState, name: &RepoName, keys: &AuthorizedKeys) -> Result<Repo, ApiError> {
     let facts = state
         .repos
-        .facts(name)
+        .facts(name, state.clock.now())
         .ok_or_else(ApiError::repo_not_found)?;
     let reg = registration(keys, name);
     let path = state.repos.path(name);
@@ -229,7 +245,7 @@ pub async fn remove(
 fn require_initialized(state: &AppState, name: &RepoName) -> Result<std::path::PathBuf, ApiError> {
     let facts = state
         .repos
-        .facts(name)
+        .facts(name, state.clock.now())
         .ok_or_else(ApiError::repo_not_found)?;
     if !facts.initialized {
         return Err(ApiError::Conflict("repo is not initialized".into()));
