@@ -228,3 +228,15 @@ async fn bad_keys_are_400_and_change_nothing() {
     );
     assert_eq!(server.snapshot(), before);
 }
+
+#[tokio::test]
+async fn key_endpoints_of_unknown_or_invalid_repos_are_404() {
+    let server = TestServer::new().await;
+    let key = keygen(server.dir.path(), "ed25519", "k");
+    for path in ["/repos/nope/keys", "/repos/No_Pe/keys"] {
+        assert_eq!(server.get(path).await.0, StatusCode::NOT_FOUND);
+        let (status, err) = server.post(path, json!({"public_key": key})).await;
+        assert_eq!((status, err["error"].as_str().unwrap()), (StatusCode::NOT_FOUND, "repo not found"));
+    }
+    assert_eq!(server.auth_keys_text(), "");
+}

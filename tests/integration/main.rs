@@ -5,6 +5,7 @@
 
 mod support;
 
+mod activation;
 mod archives;
 mod auth_and_errors;
 mod config;

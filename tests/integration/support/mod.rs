@@ -224,3 +224,9 @@ pub fn borg(base: &Path, passphrase: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A short blocking pause for polling loops in synchronous tests.
+#[allow(clippy::disallowed_methods)]
+pub fn pause() {
+    std::thread::sleep(std::time::Duration::from_millis(20));
+}
