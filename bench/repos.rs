@@ -65,7 +65,10 @@ fn main() {
 
     println!("GET /repos, {REPOS} repos x {SEGMENTS} segments ({bytes} bytes of JSON)");
     println!("  first request (size walk, caches cold): {}", ms(cold));
-    println!("  first request of a new process (size cache on disk): {}", ms(restarted));
+    println!(
+        "  first request of a new process (size cache on disk): {}",
+        ms(restarted)
+    );
     println!(
         "  warm p50: {}  p90: {}  ({SAMPLES} requests, one keep-alive connection)",
         ms(p50),

@@ -133,6 +133,35 @@ impl ConfigArgs {
 impl Settings {
     /// Applies defaults, checks every value and creates the directories borgbox owns.
     pub fn resolve(args: ConfigArgs) -> Result<Settings, ConfigError> {
+        let token = resolve_token(args.token.as_deref())?;
+        Settings::resolve_with(args, token)
+    }
+
+    /// For subcommands that serve no HTTP (jobs, timers): the token is not needed and
+    /// not read.
+    pub fn resolve_without_token(mut args: ConfigArgs) -> Result<Settings, ConfigError> {
+        args.token = None;
+        Settings::resolve_with(args, Secret::new(String::new()))
+    }
+
+    /// The environment that makes a child borgbox resolve these same settings; never the
+    /// token.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        let path = |p: &Path| p.display().to_string();
+        vec![
+            ("BORGBOX_REPO_ROOT".into(), path(&self.repo_root)),
+            ("BORGBOX_AUTH_KEYS".into(), path(&self.auth_keys)),
+            ("BORGBOX_STATE_DIR".into(), path(&self.state_dir)),
+            ("BORGBOX_SCHEDULES".into(), path(&self.schedules)),
+            ("BORGBOX_ALERTS".into(), path(&self.alerts)),
+            ("BORGBOX_BORG".into(), path(&self.borg)),
+            ("BORGBOX_SSH_HOST".into(), self.ssh_host.clone()),
+            ("BORGBOX_SSH_USER".into(), self.ssh_user.clone()),
+            ("BORGBOX_SSH_PORT".into(), self.ssh_port.to_string()),
+        ]
+    }
+
+    fn resolve_with(args: ConfigArgs, token: Secret) -> Result<Settings, ConfigError> {
         let uid = nix::unistd::getuid();
         let account = nix::unistd::User::from_uid(uid).ok().flatten();
         let home = account
@@ -141,7 +170,6 @@ impl Settings {
             .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/"));
 
-        let token = resolve_token(args.token.as_deref())?;
         let repo_root = resolve_repo_root(args.repo_root.unwrap_or_else(|| home.join("repos")))?;
         let auth_keys = absolute(
             "BORGBOX_AUTH_KEYS (--auth-keys)",

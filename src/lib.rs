@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod files;
+pub mod jobs;
 pub mod keys;
 pub mod logging;
 pub mod model;

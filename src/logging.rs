@@ -17,6 +17,9 @@ pub mod message_id {
     pub const APPEND_ONLY_CHANGED: &str = "96afe4e49d5f47e382254e4eccc1b6ae";
     pub const AUTH_FAILED: &str = "0090f9c518a5482eb46f810d6fdc5d47";
     pub const LOCK_BROKEN: &str = "65d1cc79d758403cb3cfde6b1cb0acfc";
+    pub const JOB_STARTED: &str = "56b6109874d540d99990591ae6885d8a";
+    pub const JOB_FINISHED: &str = "c487208ef72b486fa7b7febd09f2d38f";
+    pub const JOB_CANCELLED: &str = "cf93938329ba4dd9aa59c2eb8b9dd0fb";
 }
 
 /// Sends `log` records to the journal when stderr is connected to it, else to stderr.

@@ -181,6 +181,15 @@ pub fn host_uptime_seconds() -> u64 {
 }
 
 /// The kernel host name (uname's nodename); `""` if it cannot be read.
+/// A process's start time in clock ticks since boot: with its pid, an identity that
+/// survives pid reuse. None when the process does not exist.
+pub fn process_start_ticks(pid: i32) -> Option<u64> {
+    Process::new(pid)
+        .and_then(|p| p.stat())
+        .ok()
+        .map(|stat| stat.starttime)
+}
+
 pub fn hostname() -> String {
     nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().into_owned())

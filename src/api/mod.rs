@@ -22,7 +22,7 @@ use crate::logging::message_id;
 const HEALTH: &str = "/api/v1/health";
 
 pub fn router(state: AppState) -> Router {
-    use handlers::{keys, repos, server};
+    use handlers::{jobs, keys, repos, server};
     let api = Router::new()
         .route("/health", get(server::health))
         .route("/info", get(server::info))
@@ -39,7 +39,13 @@ pub fn router(state: AppState) -> Router {
         .route("/repos/{name}/archives", get(repos::archives))
         .route("/repos/{name}/break-lock", post(repos::break_lock))
         .route("/repos/{name}/keys", get(keys::list).post(keys::add))
-        .route("/repos/{name}/keys/{*fingerprint}", delete(keys::remove));
+        .route("/repos/{name}/keys/{*fingerprint}", delete(keys::remove))
+        .route("/repos/{name}/check", post(jobs::check))
+        .route("/repos/{name}/prune", post(jobs::prune))
+        .route("/repos/{name}/compact", post(jobs::compact))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
+        .route("/jobs/{id}/stream", get(jobs::stream));
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("not found".into()) })

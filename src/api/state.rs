@@ -11,8 +11,12 @@ use crate::borg::Borg;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::files::FileStamp;
+use crate::jobs::backend::Backend;
+use crate::jobs::record::JobStore;
+use crate::jobs::Jobs;
 use crate::keys::{AddedAt, KeyStore};
 use crate::repos::Repos;
+use crate::serve::idle::Activity;
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
@@ -26,7 +30,9 @@ pub struct Inner {
     pub borg: Borg,
     pub activated_at: OffsetDateTime,
     pub activated: Instant,
-    pub backend: &'static str,
+    pub jobs: Jobs,
+    /// Requests, streams and (process backend) jobs that keep borgbox from idling out.
+    pub activity: Activity,
     /// The last `GET /repos` body and what it was made from.
     pub repo_list: Mutex<Option<(RepoListStamp, Bytes)>>,
     token_digest: [u8; 32],
@@ -45,7 +51,12 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Cheap: nothing here grows with the number of repos or jobs.
-    pub fn new(settings: Settings, clock: Arc<dyn Clock>) -> AppState {
+    pub fn new(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        backend: Arc<dyn Backend>,
+        activity: Activity,
+    ) -> AppState {
         let token_digest = Sha256::digest(settings.token.expose().as_bytes()).into();
         let inner = Inner {
             repos: Repos::new(settings.repo_root.clone(), &settings.state_dir),
@@ -57,7 +68,8 @@ impl AppState {
             },
             activated_at: clock.now(),
             activated: Instant::now(),
-            backend: "process",
+            jobs: Jobs::new(JobStore::new(&settings.state_dir), backend, clock.clone()),
+            activity,
             repo_list: Mutex::new(None),
             clock,
             settings,

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::jobs::record::JobRecord;
 use crate::model::timestamp::{format_opt, format_utc};
 use crate::repos::{Details, Facts};
 
@@ -129,4 +130,73 @@ pub struct Session {
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobStart {
+    pub job_id: String,
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub repo: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub started_at: String,
+    pub finished_at: String,
+    pub exit_code: i32,
+    pub dry_run: bool,
+    pub log_tail: Vec<String>,
+}
+
+fn unix(t: i64) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(t).ok()
+}
+
+impl Job {
+    pub fn new(record: &JobRecord, log_tail: Vec<String>) -> Job {
+        Job {
+            id: record.id.to_string(),
+            repo: record.repo.to_string(),
+            kind: record.kind.as_str(),
+            status: record.status.as_str(),
+            started_at: format_opt(unix(record.started_at)),
+            finished_at: format_opt(record.finished_at.and_then(unix)),
+            exit_code: record.exit_code,
+            dry_run: record.kind == crate::jobs::spec::JobKind::Prune && record.options.dry_run,
+            log_tail,
+        }
+    }
+}
+
+/// The data of every stream event (API.md 4.8); all four fields always sent.
+#[derive(Debug, Serialize)]
+pub struct StreamEvent {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub line: String,
+    pub status: &'static str,
+    pub exit_code: i32,
+}
+
+impl StreamEvent {
+    pub fn log(line: String) -> StreamEvent {
+        StreamEvent {
+            kind: "log",
+            line,
+            status: "",
+            exit_code: 0,
+        }
+    }
+
+    pub fn status(kind: &'static str, record: &JobRecord) -> StreamEvent {
+        StreamEvent {
+            kind,
+            line: String::new(),
+            status: record.status.as_str(),
+            exit_code: record.exit_code,
+        }
+    }
 }

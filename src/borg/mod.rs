@@ -119,7 +119,10 @@ impl Borg {
         for key in remove {
             command.env_remove(key);
         }
-        command.envs(set).envs(invocation.env.iter().cloned());
+        command
+            .env_remove("BORGBOX_TOKEN")
+            .envs(set)
+            .envs(invocation.env.iter().cloned());
         let read_fd = passphrase_pipe.as_ref().map(|fd| fd.as_raw_fd());
         if read_fd.is_some() {
             command.env("BORG_PASSPHRASE_FD", PASSPHRASE_FD.to_string());
@@ -164,8 +167,53 @@ impl Borg {
     }
 }
 
+/// A borg process whose stdout and stderr share one pipe, so lines keep arrival order.
+pub struct Running {
+    pub child: tokio::process::Child,
+    pub output: tokio::net::unix::pipe::Receiver,
+}
+
+impl Borg {
+    /// Starts a long-running borg (a job). With `passphrase_on_stdin`, borg reads the
+    /// passphrase from the pipe that is our stdin; otherwise its stdin is /dev/null.
+    pub fn spawn_merged(
+        &self,
+        invocation: &Invocation,
+        passphrase_on_stdin: bool,
+    ) -> std::io::Result<Running> {
+        crate::files::ensure_dir(&self.base_dir, 0o700)?;
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let mut command = tokio::process::Command::new(&self.binary);
+        command
+            .args(&invocation.args)
+            .stdout(Stdio::from(write.try_clone()?))
+            .stderr(Stdio::from(write))
+            .stdin(if passphrase_on_stdin {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        let (remove, set) = self.environment();
+        for key in remove {
+            command.env_remove(key);
+        }
+        command
+            .env_remove("BORGBOX_TOKEN")
+            .envs(set)
+            .envs(invocation.env.iter().cloned());
+        if passphrase_on_stdin {
+            command.env("BORG_PASSPHRASE_FD", "0");
+        }
+        new_session_with_fd(&mut command, None);
+        let child = command.spawn()?;
+        drop(command); // closes our copies of the write end, so EOF comes when borg exits
+        let output = tokio::net::unix::pipe::Receiver::from_owned_fd(read)?;
+        Ok(Running { child, output })
+    }
+}
+
 /// A pipe already holding the passphrase; the returned end is for borg to read.
-fn passphrase_pipe(passphrase: &Secret) -> std::io::Result<OwnedFd> {
+pub fn passphrase_pipe(passphrase: &Secret) -> std::io::Result<OwnedFd> {
     let bytes = passphrase.expose().as_bytes();
     if bytes.len() > MAX_PASSPHRASE {
         return Err(std::io::Error::other("passphrase too long"));

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each `run(self) -> anyhow::Result<()>`.
 
+mod exec_job;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,9 @@ pub struct Cli {
 enum Command {
     /// Serve the HTTP API (socket-activated under systemd, or on BORGBOX_ADDR)
     Serve(serve::ServeCmd),
+    /// Run one job's borg (started by borgbox itself, not by people)
+    #[command(hide = true)]
+    ExecJob(exec_job::ExecJobCmd),
 }
 
 impl Cli {
@@ -32,6 +36,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(cmd) => cmd.run(),
+            Command::ExecJob(cmd) => cmd.run(),
         }
     }
 }

@@ -8,8 +8,12 @@ use clap::Args;
 use rand::Rng;
 
 use crate::api::{self, state::AppState};
-use crate::clock::SystemClock;
-use crate::config::{ConfigArgs, Settings};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{BackendChoice, ConfigArgs, Settings};
+use crate::jobs::backend::Backend;
+use crate::jobs::process::ProcessBackend;
+use crate::jobs::record::JobStore;
+use crate::serve::idle::Activity;
 use crate::serve::{self, listener};
 
 #[derive(Debug, Args)]
@@ -41,9 +45,37 @@ impl ServeCmd {
             let listener = listener::from_systemd_or_bind(&settings.addr, dev).await?;
             // Only a socket-activated borgbox may exit when idle: systemd starts it again.
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
-            let app = api::router(AppState::new(settings, Arc::new(SystemClock)));
-            serve::run(listener, app, idle_timeout).await
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let activity = Activity::default();
+            let backend = choose_backend(&settings, &activity, &clock)?;
+            let app = api::router(AppState::new(settings, clock, backend, activity.clone()));
+            serve::run(listener, app, idle_timeout, activity).await
         })
+    }
+}
+
+/// `auto` takes borg's user manager when its bus answers, else child processes.
+fn choose_backend(
+    settings: &Settings,
+    activity: &Activity,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Arc<dyn Backend>> {
+    let process = || -> anyhow::Result<Arc<dyn Backend>> {
+        let exe = std::env::current_exe().context("cannot find the borgbox binary for exec-job")?;
+        let store = JobStore::new(&settings.state_dir);
+        Ok(Arc::new(ProcessBackend::new(
+            exe,
+            settings.child_env(),
+            store,
+            activity.clone(),
+            clock.clone(),
+        )))
+    };
+    match settings.backend {
+        BackendChoice::Process | BackendChoice::Auto => process(),
+        BackendChoice::Systemd => anyhow::bail!(
+            "BORGBOX_BACKEND=systemd: the systemd backend is not available in this build"
+        ),
     }
 }
 

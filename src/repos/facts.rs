@@ -137,26 +137,50 @@ fn last_write(
         None => newest_mtime(&path.join("data"))
             .or_else(|| fs::symlink_metadata(path).ok().map(|m| to_time(&m)))?,
     };
-    match (txn, crate::repos::facts::own_write(state_dir, name)) {
+    match (txn, own_write(state_dir, name)) {
         (Some(n), Some((recorded_n, before))) if n == recorded_n => Some(t.min(before)),
         _ => Some(t),
     }
 }
 
-/// What the last borgbox job on the repo left: the transaction number after it and the
-/// last write just before it (written by the jobs module).
+/// What the last borgbox job on a repo left (API.md 12.2): the transaction number after
+/// it and the last write just before it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OwnWrite {
+    txn: u64,
+    last_write_unix: i64,
+}
+
+fn own_write_path(state_dir: &Path, name: &RepoName) -> std::path::PathBuf {
+    state_dir.join("last-write").join(format!("{name}.json"))
+}
+
 fn own_write(state_dir: &Path, name: &RepoName) -> Option<(u64, OffsetDateTime)> {
-    #[derive(serde::Deserialize)]
-    struct Record {
-        txn: u64,
-        last_write_unix: i64,
-    }
-    let bytes = fs::read(state_dir.join("last-write").join(format!("{name}.json"))).ok()?;
-    let record: Record = serde_json::from_slice(&bytes).ok()?;
+    let bytes = fs::read(own_write_path(state_dir, name)).ok()?;
+    let record: OwnWrite = serde_json::from_slice(&bytes).ok()?;
     Some((
         record.txn,
         OffsetDateTime::from_unix_timestamp(record.last_write_unix).ok()?,
     ))
+}
+
+/// Called when a borgbox job on `name` ends, so its commits never count as a backup.
+pub fn record_own_write(
+    state_dir: &Path,
+    name: &RepoName,
+    txn: u64,
+    last_write: OffsetDateTime,
+) -> std::io::Result<()> {
+    let path = own_write_path(state_dir, name);
+    if let Some(dir) = path.parent() {
+        crate::files::ensure_dir(dir, 0o700)?;
+    }
+    let record = OwnWrite {
+        txn,
+        last_write_unix: last_write.unix_timestamp(),
+    };
+    let bytes = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
+    crate::files::write_atomic(&path, &bytes, 0o600)
 }
 
 /// Sum of regular file sizes below `dir`, never following symbolic links.

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use time::OffsetDateTime;
 
-pub use facts::{Details, Facts};
+pub use facts::{record_own_write, Details, Facts};
 
 use crate::model::RepoName;
 

@@ -23,8 +23,8 @@ pub async fn run(
     listener: Listener,
     app: Router,
     idle_timeout: Option<Duration>,
+    activity: Activity,
 ) -> anyhow::Result<()> {
-    let activity = Activity::default();
     let app = app.layer(axum::middleware::from_fn_with_state(
         activity.clone(),
         idle::track,

@@ -2,9 +2,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::support::{borg, read, TestServer, TOKEN};
-
-const PASSPHRASE: &str = "correct horse battery staple";
+use crate::support::{encrypted_repo, read, TestServer, PASSPHRASE, TOKEN};
 
 async fn archives_with(
     server: &TestServer,
@@ -19,36 +17,6 @@ async fn archives_with(
         request = request.header("X-Borg-Passphrase", p);
     }
     read(request.send().await.unwrap()).await
-}
-
-/// A repokey-blake2 repository with two archives, made by real borg.
-fn encrypted_repo(server: &TestServer, name: &str) {
-    let path = server.root().join(name);
-    let path = path.to_str().unwrap();
-    let base = server.dir.path().join("client-borg");
-    let file = server.dir.path().join("file.txt");
-    std::fs::write(&file, "hello").unwrap();
-    borg(
-        &base,
-        PASSPHRASE,
-        &["init", "--encryption=repokey-blake2", path],
-    );
-    borg(
-        &base,
-        PASSPHRASE,
-        &[
-            "create",
-            "--comment",
-            "first one",
-            &format!("{path}::one"),
-            file.to_str().unwrap(),
-        ],
-    );
-    borg(
-        &base,
-        PASSPHRASE,
-        &["create", &format!("{path}::two"), file.to_str().unwrap()],
-    );
 }
 
 #[tokio::test]

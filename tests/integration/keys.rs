@@ -236,7 +236,10 @@ async fn key_endpoints_of_unknown_or_invalid_repos_are_404() {
     for path in ["/repos/nope/keys", "/repos/No_Pe/keys"] {
         assert_eq!(server.get(path).await.0, StatusCode::NOT_FOUND);
         let (status, err) = server.post(path, json!({"public_key": key})).await;
-        assert_eq!((status, err["error"].as_str().unwrap()), (StatusCode::NOT_FOUND, "repo not found"));
+        assert_eq!(
+            (status, err["error"].as_str().unwrap()),
+            (StatusCode::NOT_FOUND, "repo not found")
+        );
     }
     assert_eq!(server.auth_keys_text(), "");
 }

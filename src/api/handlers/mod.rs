@@ -1,6 +1,7 @@
 //! One file per resource. Handlers return `Result<_, ApiError>` and never build a status
 //! code themselves; blocking file work runs on the blocking pool.
 
+pub mod jobs;
 pub mod keys;
 pub mod repos;
 pub mod server;

@@ -213,10 +213,21 @@ pub async fn set_append_only(
     .await
 }
 
+/// 409 while a job of the repo is queued or running (API.md 6.8, 8.3).
+async fn refuse_busy(state: &AppState, name: &RepoName) -> Result<(), ApiError> {
+    match state.jobs.running_on(name).await? {
+        Some(id) => Err(ApiError::Conflict(format!(
+            "a job is already running on repo {name} ({id})"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub async fn remove(
     State(state): State<AppState>,
     RepoParam(name): RepoParam,
 ) -> Result<StatusCode, ApiError> {
+    refuse_busy(&state, &name).await?;
     blocking(move || {
         let exists = state.repos.exists(&name);
         let removed = state.keys.modify(|keys| {
@@ -298,6 +309,7 @@ pub async fn break_lock(
         let name = name.clone();
         blocking(move || require_initialized(&state, &name)).await?
     };
+    refuse_busy(&state, &name).await?;
     state
         .borg
         .run(&borg::break_lock(&path), None, borg::BREAK_LOCK_TIMEOUT)

@@ -32,7 +32,7 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         uptime_sec: state.activated.elapsed().as_secs(),
         borg_version,
         activated_at: format_utc(state.activated_at),
-        backend: state.backend,
+        backend: state.jobs.backend_name(),
     })
 }
 

@@ -10,8 +10,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use borgbox::api::{self, state::AppState};
-use borgbox::clock::SystemClock;
+use borgbox::clock::{Clock, SystemClock};
 use borgbox::config::{ConfigArgs, Settings};
+use borgbox::jobs::process::ProcessBackend;
+use borgbox::jobs::record::JobStore;
+use borgbox::serve::idle::Activity;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -37,7 +40,17 @@ impl TestServer {
         }
         .rooted_at(dir.path());
         let settings = Settings::resolve(args).unwrap();
-        let app = api::router(AppState::new(settings.clone(), Arc::new(SystemClock)));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let activity = Activity::default();
+        // Jobs run the real borgbox binary's exec-job.
+        let backend = Arc::new(ProcessBackend::new(
+            env!("CARGO_BIN_EXE_borgbox").into(),
+            settings.child_env(),
+            JobStore::new(&settings.state_dir),
+            activity.clone(),
+            clock.clone(),
+        ));
+        let app = api::router(AppState::new(settings.clone(), clock, backend, activity));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -229,4 +242,36 @@ pub fn borg(base: &Path, passphrase: &str, args: &[&str]) {
 #[allow(clippy::disallowed_methods)]
 pub fn pause() {
     std::thread::sleep(std::time::Duration::from_millis(20));
+}
+
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// A repokey-blake2 repository with two archives, made by real borg.
+pub fn encrypted_repo(server: &TestServer, name: &str) {
+    let path = server.root().join(name);
+    let path = path.to_str().unwrap();
+    let base = server.dir.path().join("client-borg");
+    let file = server.dir.path().join("file.txt");
+    std::fs::write(&file, "hello").unwrap();
+    borg(
+        &base,
+        PASSPHRASE,
+        &["init", "--encryption=repokey-blake2", path],
+    );
+    borg(
+        &base,
+        PASSPHRASE,
+        &[
+            "create",
+            "--comment",
+            "first one",
+            &format!("{path}::one"),
+            file.to_str().unwrap(),
+        ],
+    );
+    borg(
+        &base,
+        PASSPHRASE,
+        &["create", &format!("{path}::two"), file.to_str().unwrap()],
+    );
 }

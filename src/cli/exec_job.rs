@@ -1,0 +1,231 @@
+//! `borgbox exec-job <id>`: runs one job's borg and owns its record until the end. Started
+//! by a backend (a child of `serve`, or a transient unit), never by people.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+
+use crate::borg::Borg;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ConfigArgs, Settings};
+use crate::jobs::output::LineSplitter;
+use crate::jobs::record::{JobRecord, JobStatus, JobStore};
+use crate::jobs::spec;
+use crate::model::JobId;
+use crate::repos::Repos;
+
+/// After SIGINT, borg gets this long to stop cleanly before SIGTERM, then SIGKILL.
+const SIGTERM_AFTER: Duration = Duration::from_secs(60);
+const SIGKILL_AFTER: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Args)]
+pub struct ExecJobCmd {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The job to run
+    id: JobId,
+    /// Send each output line to the journal with the job's fields, instead of stdout
+    #[arg(long)]
+    journal: bool,
+}
+
+impl ExecJobCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let settings = Settings::resolve_without_token(self.config)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let code = runtime.block_on(run(&settings, &self.id, self.journal))?;
+        if code != 0 {
+            // So `systemctl status` shows a failed job as failed.
+            std::process::exit(code.clamp(1, 255));
+        }
+        Ok(())
+    }
+}
+
+async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i32> {
+    let clock = SystemClock;
+    let store = JobStore::new(&settings.state_dir);
+    let pid = std::process::id() as i32;
+    let ticks = crate::sysinfo::process_start_ticks(pid);
+    // queued → running, unless it was cancelled while queued.
+    let record = store
+        .update(id, |r| {
+            if r.status != JobStatus::Queued || r.cancel_requested {
+                return None;
+            }
+            r.status = JobStatus::Running;
+            r.pid = Some(pid);
+            r.pid_start = ticks;
+            Some(r.clone())
+        })
+        .with_context(|| format!("failed to read job {id}"))?;
+    let Some(record) = record else {
+        let r = store.read(id)?;
+        if let Some(r) = r.filter(|r| !r.status.is_final()) {
+            store.update(id, |r| {
+                r.finish(JobStatus::Cancelled, -1, clock.now().unix_timestamp())
+            })?;
+            bail!("job {id} is {:?}, not queued", r.status);
+        }
+        return Ok(0);
+    };
+
+    let repos = Repos::new(settings.repo_root.clone(), &settings.state_dir);
+    let before = repos.details(&record.repo, &settings.state_dir);
+    let emit = Emitter {
+        journal,
+        record: &record,
+    };
+    let borg = Borg {
+        binary: settings.borg.clone(),
+        base_dir: settings.state_dir.join("borg"),
+    };
+    let path = repos.path(&record.repo);
+    let invocation = spec::invocation(record.kind, &record.options, &path.display().to_string());
+    let (code, interrupted) = match borg.spawn_merged(&invocation, record.has_passphrase) {
+        Ok(running) => supervise(running, &emit).await?,
+        Err(e) => {
+            emit.line(&format!("borgbox: borg could not be started: {e}"));
+            (-1, false)
+        }
+    };
+
+    let now = clock.now().unix_timestamp();
+    let status = store.update(id, |r| {
+        let cancelled = interrupted || r.cancel_requested;
+        let status = if code == -1 {
+            JobStatus::Error
+        } else {
+            JobStatus::from_exit(code, cancelled)
+        };
+        r.finish(status, code, now);
+        r.status
+    })?;
+    if let Some(last_write) = before.last_write {
+        let after = repos.details(&record.repo, &settings.state_dir);
+        if let Err(e) = crate::repos::record_own_write(
+            &settings.state_dir,
+            &record.repo,
+            after.transaction_id,
+            last_write,
+        ) {
+            log::warn!(borgbox_repo = record.repo.as_str(); "failed to record job {id}'s transaction: {e}");
+        }
+    }
+    emit.finished(status, code);
+    Ok(code)
+}
+
+/// Reads borg's merged output line by line until it exits; SIGINT means cancel.
+async fn supervise(
+    mut running: crate::borg::Running,
+    emit: &Emitter<'_>,
+) -> anyhow::Result<(i32, bool)> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigint = signal(SignalKind::interrupt())?;
+    // SIGTERM from a stop of our unit: pass it on so borg can release its lock.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let group = running.child.id().map(|p| Pid::from_raw(p as i32));
+    let mut splitter = LineSplitter::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut interrupted = false;
+    // Armed by the first SIGINT: SIGTERM after SIGTERM_AFTER, SIGKILL after SIGKILL_AFTER.
+    let escalation = tokio::time::sleep(Duration::from_secs(u64::from(u32::MAX)));
+    tokio::pin!(escalation);
+    let mut escalated = 0;
+    let mut eof = false;
+    loop {
+        tokio::select! {
+            read = running.output.read(&mut buf), if !eof => {
+                let n = read.unwrap_or(0);
+                if n == 0 {
+                    eof = true;
+                    if let Some(line) = std::mem::take(&mut splitter).finish() {
+                        emit.line(&line);
+                    }
+                } else {
+                    for line in splitter.push(&buf[..n]) {
+                        emit.line(&line);
+                    }
+                }
+            }
+            status = running.child.wait(), if eof => {
+                let status = status?;
+                use std::os::unix::process::ExitStatusExt;
+                let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                return Ok((code, interrupted));
+            }
+            _ = sigint.recv() => {
+                if !interrupted {
+                    interrupted = true;
+                    emit.line("borgbox: cancel requested, sending SIGINT to borg");
+                    signal_group(group, Signal::SIGINT);
+                    escalation.as_mut().reset(tokio::time::Instant::now() + SIGTERM_AFTER);
+                }
+            }
+            _ = sigterm.recv() => signal_group(group, Signal::SIGTERM),
+            _ = &mut escalation, if interrupted && escalated < 2 => {
+                if escalated == 0 {
+                    emit.line("borgbox: borg still running, sending SIGTERM");
+                    signal_group(group, Signal::SIGTERM);
+                    escalation.as_mut().reset(tokio::time::Instant::now() + SIGKILL_AFTER);
+                } else {
+                    emit.line("borgbox: borg still running, sending SIGKILL");
+                    signal_group(group, Signal::SIGKILL);
+                }
+                escalated += 1;
+            }
+        }
+    }
+}
+
+fn signal_group(group: Option<Pid>, signal: Signal) {
+    if let Some(group) = group {
+        let _ = killpg(group, signal);
+    }
+}
+
+/// Where output lines go: stdout for the process backend (serve reads them), the journal
+/// with the job's fields for the systemd backend.
+struct Emitter<'a> {
+    journal: bool,
+    record: &'a JobRecord,
+}
+
+impl Emitter<'_> {
+    fn line(&self, line: &str) {
+        if self.journal {
+            log::info!(
+                target: "borg",
+                borgbox_job_id = self.record.id.as_str(),
+                borgbox_repo = self.record.repo.as_str(),
+                borgbox_kind = self.record.kind.as_str();
+                "{line}"
+            );
+        } else {
+            use std::io::Write;
+            // serve may have gone away; borg still runs to completion and the record
+            // keeps the result.
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
+    }
+
+    fn finished(&self, status: JobStatus, code: i32) {
+        log::info!(
+            message_id = crate::logging::message_id::JOB_FINISHED,
+            borgbox_job_id = self.record.id.as_str(),
+            borgbox_repo = self.record.repo.as_str(),
+            borgbox_kind = self.record.kind.as_str(),
+            borgbox_status = status.as_str(),
+            borgbox_exit_code = code;
+            "job {} ({} on repo {}) finished: {} (exit code {code})",
+            self.record.id, self.record.kind.as_str(), self.record.repo, status.as_str()
+        );
+    }
+}
