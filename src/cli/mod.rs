@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each `run(self) -> anyhow::Result<()>`.
 
 mod exec_job;
+mod job_finished;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,9 @@ enum Command {
     /// Run one job's borg (started by borgbox itself, not by people)
     #[command(hide = true)]
     ExecJob(exec_job::ExecJobCmd),
+    /// Record how a job's unit ended (its ExecStopPost)
+    #[command(hide = true)]
+    JobFinished(job_finished::JobFinishedCmd),
 }
 
 impl Cli {
@@ -37,6 +41,7 @@ impl Cli {
         match self.command {
             Command::Serve(cmd) => cmd.run(),
             Command::ExecJob(cmd) => cmd.run(),
+            Command::JobFinished(cmd) => cmd.run(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -13,8 +14,10 @@ use crate::config::{BackendChoice, ConfigArgs, Settings};
 use crate::jobs::backend::Backend;
 use crate::jobs::process::ProcessBackend;
 use crate::jobs::record::JobStore;
+use crate::jobs::systemd::SystemdBackend;
 use crate::serve::idle::Activity;
 use crate::serve::{self, listener};
+use crate::systemd::UserManager;
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -47,7 +50,7 @@ impl ServeCmd {
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let activity = Activity::default();
-            let backend = choose_backend(&settings, &activity, &clock)?;
+            let backend = choose_backend(&settings, &activity, &clock).await?;
             let app = api::router(AppState::new(settings, clock, backend, activity.clone()));
             serve::run(listener, app, idle_timeout, activity).await
         })
@@ -55,28 +58,52 @@ impl ServeCmd {
 }
 
 /// `auto` takes borg's user manager when its bus answers, else child processes.
-fn choose_backend(
+async fn choose_backend(
     settings: &Settings,
     activity: &Activity,
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<dyn Backend>> {
-    let process = || -> anyhow::Result<Arc<dyn Backend>> {
-        let exe = std::env::current_exe().context("cannot find the borgbox binary for exec-job")?;
-        let store = JobStore::new(&settings.state_dir);
-        Ok(Arc::new(ProcessBackend::new(
+    let exe = std::env::current_exe().context("cannot find the borgbox binary for exec-job")?;
+    let store = JobStore::new(&settings.state_dir);
+    let bus = format!("/run/user/{}/bus", settings.uid);
+    let systemd = match settings.backend {
+        BackendChoice::Process => None,
+        // The user bus restarts with the manager: give it a few seconds when asked for.
+        BackendChoice::Systemd => Some(
+            UserManager::connect(settings.uid, Duration::from_secs(10))
+                .await
+                .context("BORGBOX_BACKEND=systemd")?,
+        ),
+        BackendChoice::Auto if std::path::Path::new(&bus).exists() => {
+            match UserManager::connect(settings.uid, Duration::from_secs(3)).await {
+                Ok(manager) => Some(manager),
+                Err(e) => {
+                    log::warn!("{e}; running jobs as child processes");
+                    None
+                }
+            }
+        }
+        BackendChoice::Auto => None,
+    };
+    let backend: Arc<dyn Backend> = match systemd {
+        Some(manager) => Arc::new(SystemdBackend::new(
+            manager,
+            exe,
+            settings.child_env(),
+            settings.uid,
+            store,
+            clock.clone(),
+        )),
+        None => Arc::new(ProcessBackend::new(
             exe,
             settings.child_env(),
             store,
             activity.clone(),
             clock.clone(),
-        )))
+        )),
     };
-    match settings.backend {
-        BackendChoice::Process | BackendChoice::Auto => process(),
-        BackendChoice::Systemd => anyhow::bail!(
-            "BORGBOX_BACKEND=systemd: the systemd backend is not available in this build"
-        ),
-    }
+    log::info!("jobs run with the {} backend", backend.name());
+    Ok(backend)
 }
 
 fn default_dev_dir() -> PathBuf {

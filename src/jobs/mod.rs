@@ -8,6 +8,7 @@ pub mod output;
 pub mod process;
 pub mod record;
 pub mod spec;
+pub mod systemd;
 
 use std::collections::HashMap;
 use std::sync::Arc;

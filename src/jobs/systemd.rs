@@ -1,0 +1,276 @@
+//! The systemd backend: each job is `borgbox-job-<id>.service`, a transient unit of borg's
+//! user manager running `borgbox exec-job <id> --journal`; its lines are read back from
+//! the journal and shared by every subscriber through the hub (one journalctl per job).
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::backend::{Backend, BackendError, BoxFuture, Follow};
+use super::hub::Hub;
+use super::record::{JobRecord, JobStore, Liveness};
+use crate::clock::Clock;
+use crate::config::Secret;
+use crate::journal::parse::Entry;
+use crate::journal::reader::Query;
+use crate::logging::message_id;
+use crate::model::JobId;
+use crate::systemd::{SystemdError, TransientService, UnitState, UserManager};
+
+/// A queued record whose unit is not there yet is young, not lost, for this long.
+const START_GRACE_SECS: i64 = 60;
+
+pub struct SystemdBackend {
+    manager: UserManager,
+    exe: PathBuf,
+    env: Vec<String>,
+    uid: u32,
+    store: JobStore,
+    hub: Arc<Hub>,
+    clock: Arc<dyn Clock>,
+    /// Serialises starting a job's journal follower, so each job has at most one.
+    followers: tokio::sync::Mutex<()>,
+}
+
+pub fn unit_name(id: &JobId) -> String {
+    format!("borgbox-job-{id}.service")
+}
+
+impl SystemdBackend {
+    pub fn new(
+        manager: UserManager,
+        exe: PathBuf,
+        env: Vec<(String, String)>,
+        uid: u32,
+        store: JobStore,
+        clock: Arc<dyn Clock>,
+    ) -> SystemdBackend {
+        let env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        SystemdBackend {
+            manager,
+            exe,
+            env,
+            uid,
+            store,
+            hub: Arc::new(Hub::default()),
+            clock,
+            followers: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn query(&self, id: &JobId) -> Query {
+        Query {
+            uid: self.uid,
+            job_id: id.to_string(),
+        }
+    }
+
+    fn tail_cache(&self, id: &JobId) -> PathBuf {
+        self.store.log_path(id).with_extension("tail.json")
+    }
+
+    async fn journal_tail(&self, id: &JobId, lines: usize) -> io::Result<Vec<String>> {
+        let entries = self.query(id).read_all().await?;
+        Ok(last_output_lines(&entries, lines))
+    }
+}
+
+fn last_output_lines(entries: &[Entry], lines: usize) -> Vec<String> {
+    let output: Vec<&Entry> = entries.iter().filter(|e| e.is_output()).collect();
+    let skip = output.len().saturating_sub(lines);
+    output[skip..].iter().map(|e| e.message.clone()).collect()
+}
+
+fn unavailable(err: SystemdError) -> BackendError {
+    match err {
+        SystemdError::Unreachable { .. } => BackendError::Unavailable(err.into()),
+        other => BackendError::Other(other.into()),
+    }
+}
+
+impl Backend for SystemdBackend {
+    fn name(&self) -> &'static str {
+        "systemd"
+    }
+
+    fn start<'a>(
+        &'a self,
+        record: &'a JobRecord,
+        passphrase: Option<Secret>,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let stdin = passphrase
+                .as_ref()
+                .map(crate::borg::passphrase_pipe)
+                .transpose()
+                .map_err(|e| BackendError::Other(e.into()))?;
+            let exe = self.exe.display().to_string();
+            let unit = unit_name(&record.id);
+            let service = TransientService {
+                name: &unit,
+                description: format!(
+                    "borgbox {} job {} on repo {}",
+                    record.kind.as_str(),
+                    record.id,
+                    record.repo
+                ),
+                exec_start: vec![
+                    exe.clone(),
+                    "exec-job".into(),
+                    record.id.to_string(),
+                    "--journal".into(),
+                ],
+                exec_stop_post: vec![exe, "job-finished".into(), record.id.to_string()],
+                environment: self.env.clone(),
+                stdin,
+            };
+            self.manager
+                .start_service(service)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn cancel<'a>(&'a self, record: &'a JobRecord) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            // exec-job forwards SIGINT to borg and escalates; it records `cancelled`.
+            match self
+                .manager
+                .kill(&unit_name(&record.id), "main", libc::SIGINT)
+                .await
+            {
+                Ok(()) | Err(SystemdError::NoSuchUnit) => Ok(()),
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+    }
+
+    fn liveness<'a>(&'a self, record: &'a JobRecord) -> BoxFuture<'a, Liveness> {
+        Box::pin(async move {
+            match self.manager.unit_state(&unit_name(&record.id)).await {
+                Ok(UnitState::Running) => Liveness::Alive,
+                Ok(UnitState::Gone)
+                    if record.pid.is_none()
+                        && self.clock.now().unix_timestamp() - record.started_at
+                            < START_GRACE_SECS =>
+                {
+                    Liveness::Alive
+                }
+                Ok(UnitState::Gone) => Liveness::Gone,
+                // Unknown is not gone: never record a job as lost because the bus hiccupped.
+                Err(_) => Liveness::Alive,
+            }
+        })
+    }
+
+    fn log_tail<'a>(
+        &'a self,
+        record: &'a JobRecord,
+        lines: usize,
+    ) -> BoxFuture<'a, io::Result<Vec<String>>> {
+        Box::pin(async move {
+            if let Some(tail) = self.hub.tail(&record.id) {
+                let skip = tail.len().saturating_sub(lines);
+                return Ok(tail[skip..].to_vec());
+            }
+            if !record.status.is_final() {
+                return self.journal_tail(&record.id, lines).await;
+            }
+            // A finished job's tail never changes: read the journal once.
+            let cache = self.tail_cache(&record.id);
+            if let Some(tail) = std::fs::read(&cache)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
+            {
+                return Ok(tail);
+            }
+            let tail = self.journal_tail(&record.id, lines).await?;
+            let bytes = serde_json::to_vec(&tail).map_err(io::Error::other)?;
+            crate::files::write_atomic(&cache, &bytes, 0o600)?;
+            Ok(tail)
+        })
+    }
+
+    fn follow<'a>(
+        &'a self,
+        record: &'a JobRecord,
+        lines: usize,
+    ) -> BoxFuture<'a, io::Result<Follow>> {
+        Box::pin(async move {
+            let _starting = self.followers.lock().await;
+            if let Some(follow) = self.hub.follow(&record.id, lines) {
+                return Ok(follow);
+            }
+            let query = self.query(&record.id);
+            let entries = query.read_all().await?;
+            let ended = entries
+                .iter()
+                .any(|e| e.message_id == message_id::JOB_FINISHED);
+            if record.status.is_final() || ended {
+                return Ok(Follow {
+                    replay: last_output_lines(&entries, lines),
+                    live: None,
+                });
+            }
+            let live = query.follow(entries.last().map(|e| e.cursor.as_str()))?;
+            self.hub.open(&record.id);
+            for line in last_output_lines(&entries, super::hub::TAIL) {
+                self.hub.push(&record.id, &line);
+            }
+            let follow = self
+                .hub
+                .follow(&record.id, lines)
+                .ok_or_else(|| io::Error::other("hub closed"))?;
+            tokio::spawn(pump(
+                live,
+                self.hub.clone(),
+                self.store.clone(),
+                record.id.clone(),
+            ));
+            Ok(follow)
+        })
+    }
+}
+
+/// Feeds journal entries into the hub until the job's end is seen: its finished record
+/// in the journal, or (when exec-job died without one) a final job record.
+async fn pump(
+    mut live: tokio::sync::mpsc::Receiver<Entry>,
+    hub: Arc<Hub>,
+    store: JobStore,
+    id: JobId,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            entry = live.recv() => match entry {
+                Some(entry) if entry.message_id == message_id::JOB_FINISHED => break,
+                Some(entry) if entry.is_output() => hub.push(&id, &entry.message),
+                Some(_) => {}
+                None => break,
+            },
+            _ = tick.tick() => {
+                let (store, job) = (store.clone(), id.clone());
+                let final_ = tokio::task::spawn_blocking(move || store.read(&job)).await;
+                if matches!(final_, Ok(Ok(Some(r))) if r.status.is_final()) {
+                    // Lines journald has not handed over yet arrive within its batching.
+                    let grace = tokio::time::sleep(Duration::from_millis(500));
+                    tokio::pin!(grace);
+                    loop {
+                        tokio::select! {
+                            entry = live.recv() => match entry {
+                                Some(entry) if entry.is_output() => hub.push(&id, &entry.message),
+                                Some(_) => {}
+                                None => break,
+                            },
+                            _ = &mut grace => break,
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    hub.close(&id);
+}

@@ -1,0 +1,70 @@
+//! `journalctl -o json` lines → entries. Pure. journald sends a MESSAGE that is not valid
+//! UTF-8 as an array of bytes, and a field that repeats as an array of values.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub cursor: String,
+    pub message: String,
+    /// `TARGET` of our log records: `borg` for a job's output lines.
+    pub target: String,
+    pub message_id: String,
+}
+
+impl Entry {
+    /// A line borg printed, as opposed to borgbox's own records about the job.
+    pub fn is_output(&self) -> bool {
+        self.target == "borg"
+    }
+}
+
+fn text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_u64) => {
+            let bytes: Vec<u8> = items
+                .iter()
+                .filter_map(Value::as_u64)
+                .map(|b| b as u8)
+                .collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        // A repeated field: the first value.
+        Some(Value::Array(items)) => text(items.first()),
+        _ => String::new(),
+    }
+}
+
+/// None for a line that is not a journal entry.
+pub fn parse_entry(line: &str) -> Option<Entry> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    let object = value.as_object()?;
+    Some(Entry {
+        cursor: text(object.get("__CURSOR")),
+        message: text(object.get("MESSAGE")),
+        target: text(object.get("TARGET")),
+        message_id: text(object.get("MESSAGE_ID")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_and_byte_array_messages() {
+        let e = parse_entry(r#"{"__CURSOR":"s=1","MESSAGE":"hello","TARGET":"borg","BORGBOX_JOB_ID":"j_000000000001"}"#).unwrap();
+        assert_eq!(
+            (e.cursor.as_str(), e.message.as_str(), e.is_output()),
+            ("s=1", "hello", true)
+        );
+        let e = parse_entry(r#"{"__CURSOR":"s=2","MESSAGE":[104,105,255]}"#).unwrap();
+        assert_eq!(e.message, "hi\u{fffd}");
+        assert!(!e.is_output());
+        let e = parse_entry(r#"{"__CURSOR":"s=3","MESSAGE":null,"TARGET":["borg","x"]}"#).unwrap();
+        assert_eq!((e.message.as_str(), e.target.as_str()), ("", "borg"));
+        assert!(parse_entry("not json").is_none());
+        assert!(parse_entry("[]").is_none());
+    }
+}
