@@ -51,8 +51,15 @@ impl ServeCmd {
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let activity = Activity::default();
             let backend = choose_backend(&settings, &activity, &clock).await?;
-            let app = api::router(AppState::new(settings, clock, backend, activity.clone()));
-            serve::run(listener, app, idle_timeout, activity).await
+            let app = api::router(AppState::new(
+                settings,
+                clock,
+                backend.clone(),
+                activity.clone(),
+            ));
+            let served = serve::run(listener, app, idle_timeout, activity).await;
+            backend.shutdown().await;
+            served
         })
     }
 }

@@ -10,6 +10,7 @@
 //! - `liveness` says whether an unfinished record's process still exists.
 //! - `log_tail` and `follow` read the job's output lines, the latter as a replay of the
 //!   tail followed by live lines; the live channel closes when the job has ended.
+//! - `shutdown` runs when `serve` exits; jobs that outlive it are left alone.
 
 use std::future::Future;
 use std::io;
@@ -63,4 +64,8 @@ pub trait Backend: Send + Sync {
         record: &'a JobRecord,
         lines: usize,
     ) -> BoxFuture<'a, io::Result<Follow>>;
+    /// Called when `serve` exits: jobs that would die with it are asked to stop.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

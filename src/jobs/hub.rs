@@ -88,6 +88,11 @@ impl Hub {
         })
     }
 
+    /// The jobs currently open.
+    pub fn open_jobs(&self) -> Vec<JobId> {
+        self.lock().keys().cloned().collect()
+    }
+
     pub fn tail(&self, id: &JobId) -> Option<Vec<String>> {
         self.lock()
             .get(id)

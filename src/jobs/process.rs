@@ -231,6 +231,27 @@ impl Backend for ProcessBackend {
         })
     }
 
+    /// API.md 9.3: SIGINT to running jobs, then up to 30 s for them to end. A job still
+    /// running after that keeps going on its own and records its end itself.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let running = self.hub.open_jobs();
+            if running.is_empty() {
+                return;
+            }
+            log::info!("stopping {} running jobs", running.len());
+            for id in &running {
+                if let Ok(Some(record)) = self.store.read(id) {
+                    let _ = self.cancel(&record).await;
+                }
+            }
+            let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+            while !self.hub.open_jobs().is_empty() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+
     fn follow<'a>(
         &'a self,
         record: &'a JobRecord,
