@@ -40,6 +40,15 @@ fn main() {
     }
     let rss_end = rss_kib(pid);
     println!("GET /info, {REQUESTS} requests on one keep-alive connection");
-    println!("  p50: {}  p90: {}  p99: {}", ms(percentile(&mut samples, 0.5)), ms(percentile(&mut samples, 0.9)), ms(percentile(&mut samples, 0.99)));
-    println!("  RSS of serve: {:.1} MiB after the first request, {:.1} MiB after {REQUESTS}", rss_start as f64 / 1024.0, rss_end as f64 / 1024.0);
+    println!(
+        "  p50: {}  p90: {}  p99: {}",
+        ms(percentile(&mut samples, 0.5)),
+        ms(percentile(&mut samples, 0.9)),
+        ms(percentile(&mut samples, 0.99))
+    );
+    println!(
+        "  RSS of serve: {:.1} MiB after the first request, {:.1} MiB after {REQUESTS}",
+        rss_start as f64 / 1024.0,
+        rss_end as f64 / 1024.0
+    );
 }

@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 use crate::borg::Borg;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigArgs, Settings};
+use crate::jobs::live;
 use crate::jobs::output::LineSplitter;
 use crate::jobs::record::{JobRecord, JobStatus, JobStore};
 use crate::jobs::spec;
@@ -78,10 +79,7 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
 
     let repos = Repos::new(settings.repo_root.clone(), &settings.state_dir);
     let before = repos.details(&record.repo, &settings.state_dir);
-    let emit = Emitter {
-        journal,
-        record: &record,
-    };
+    let emit = Emitter::new(journal, &record, &store);
     let borg = Borg {
         binary: settings.borg.clone(),
         base_dir: settings.state_dir.join("borg"),
@@ -192,31 +190,68 @@ fn signal_group(group: Option<Pid>, signal: Signal) {
 }
 
 /// Where output lines go: stdout for the process backend (serve reads them), the journal
-/// with the job's fields for the systemd backend.
+/// with the job's fields for the systemd backend, each line also offered to a listening
+/// serve as a datagram (`jobs::live`).
 struct Emitter<'a> {
     journal: bool,
     record: &'a JobRecord,
+    seq: std::cell::Cell<u64>,
+    live: Option<(std::os::unix::net::UnixDatagram, std::path::PathBuf)>,
 }
 
-impl Emitter<'_> {
+impl<'a> Emitter<'a> {
+    fn new(journal: bool, record: &'a JobRecord, store: &JobStore) -> Emitter<'a> {
+        let live = journal
+            .then(|| {
+                let socket = std::os::unix::net::UnixDatagram::unbound().ok()?;
+                // Never wait for serve: a full buffer drops the datagram, the journal has it.
+                socket.set_nonblocking(true).ok()?;
+                Some((socket, live::socket_path(store, &record.id)))
+            })
+            .flatten();
+        Emitter {
+            journal,
+            record,
+            seq: std::cell::Cell::new(0),
+            live,
+        }
+    }
+
+    fn offer(&self, datagram: &live::Datagram) {
+        if let Some((socket, path)) = &self.live {
+            let _ = socket.send_to(&live::encode(datagram), path);
+        }
+    }
+
     fn line(&self, line: &str) {
-        if self.journal {
-            log::info!(
-                target: "borg",
-                borgbox_job_id = self.record.id.as_str(),
-                borgbox_repo = self.record.repo.as_str(),
-                borgbox_kind = self.record.kind.as_str();
-                "{line}"
-            );
-        } else {
+        if !self.journal {
             use std::io::Write;
             // serve may have gone away; borg still runs to completion and the record
             // keeps the result.
             let _ = writeln!(std::io::stdout().lock(), "{line}");
+            return;
         }
+        let seq = self.seq.get() + 1;
+        self.seq.set(seq);
+        self.offer(&live::Datagram::Line {
+            seq,
+            text: line.to_owned(),
+        });
+        log::info!(
+            target: "borg",
+            borgbox_job_id = self.record.id.as_str(),
+            borgbox_repo = self.record.repo.as_str(),
+            borgbox_kind = self.record.kind.as_str(),
+            borgbox_seq = seq;
+            "{line}"
+        );
     }
 
+    /// After the record holds the final status.
     fn finished(&self, status: JobStatus, code: i32) {
+        self.offer(&live::Datagram::End {
+            last: self.seq.get(),
+        });
         log::info!(
             message_id = crate::logging::message_id::JOB_FINISHED,
             borgbox_job_id = self.record.id.as_str(),

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod hub;
+pub mod live;
 pub mod output;
 pub mod process;
 pub mod record;

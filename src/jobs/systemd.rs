@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::backend::{Backend, BackendError, BoxFuture, Follow};
 use super::hub::Hub;
+use super::live::{self, Datagram, Sequencer};
 use super::record::{JobRecord, JobStore, Liveness};
 use crate::clock::Clock;
 use crate::config::Secret;
@@ -202,18 +203,26 @@ impl Backend for SystemdBackend {
             if let Some(follow) = self.hub.follow(&record.id, lines) {
                 return Ok(follow);
             }
+            // Listen for exec-job's datagrams before reading the journal, so no line falls
+            // between the two; without the socket the journal alone still gives every line.
+            let socket_path = live::socket_path(&self.store, &record.id);
+            let _ = std::fs::remove_file(&socket_path);
+            let socket = tokio::net::UnixDatagram::bind(&socket_path)
+                .inspect_err(|e| log::debug!("no live socket for job {}: {e}", record.id))
+                .ok();
             let query = self.query(&record.id);
             let entries = query.read_all().await?;
             let ended = entries
                 .iter()
                 .any(|e| e.message_id == message_id::JOB_FINISHED);
             if record.status.is_final() || ended {
+                let _ = std::fs::remove_file(&socket_path);
                 return Ok(Follow {
                     replay: last_output_lines(&entries, lines),
                     live: None,
                 });
             }
-            let live = query.follow(entries.last().map(|e| e.cursor.as_str()))?;
+            let journal = query.follow(entries.last().map(|e| e.cursor.as_str()))?;
             self.hub.open(&record.id);
             for line in last_output_lines(&entries, super::hub::TAIL) {
                 self.hub.push(&record.id, &line);
@@ -222,55 +231,103 @@ impl Backend for SystemdBackend {
                 .hub
                 .follow(&record.id, lines)
                 .ok_or_else(|| io::Error::other("hub closed"))?;
-            tokio::spawn(pump(
-                live,
-                self.hub.clone(),
-                self.store.clone(),
-                record.id.clone(),
-            ));
+            let delivered = entries.iter().filter_map(|e| e.seq).max().unwrap_or(0);
+            let feed = Feeder {
+                hub: self.hub.clone(),
+                store: self.store.clone(),
+                id: record.id.clone(),
+                sequencer: Sequencer::new(delivered),
+            };
+            tokio::spawn(feed.run(journal, socket, socket_path));
             Ok(follow)
         })
     }
 }
 
-/// Feeds journal entries into the hub until the job's end is seen: its finished record
-/// in the journal, or (when exec-job died without one) a final job record.
-async fn pump(
-    mut live: tokio::sync::mpsc::Receiver<Entry>,
+/// A datagram from the fast path, or never when there is none.
+async fn recv(socket: Option<&tokio::net::UnixDatagram>, buf: &mut [u8]) -> io::Result<usize> {
+    match socket {
+        Some(socket) => socket.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Feeds one job's lines into the hub, merging the journal and the datagram fast path,
+/// until the job's end is seen: announced by exec-job, or (when it died without a word)
+/// a final record.
+struct Feeder {
     hub: Arc<Hub>,
     store: JobStore,
     id: JobId,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            entry = live.recv() => match entry {
-                Some(entry) if entry.message_id == message_id::JOB_FINISHED => break,
-                Some(entry) if entry.is_output() => hub.push(&id, &entry.message),
-                Some(_) => {}
-                None => break,
-            },
-            _ = tick.tick() => {
-                let (store, job) = (store.clone(), id.clone());
-                let final_ = tokio::task::spawn_blocking(move || store.read(&job)).await;
-                if matches!(final_, Ok(Ok(Some(r))) if r.status.is_final()) {
-                    // Lines journald has not handed over yet arrive within its batching.
-                    let grace = tokio::time::sleep(Duration::from_millis(500));
-                    tokio::pin!(grace);
-                    loop {
-                        tokio::select! {
-                            entry = live.recv() => match entry {
-                                Some(entry) if entry.is_output() => hub.push(&id, &entry.message),
-                                Some(_) => {}
-                                None => break,
-                            },
-                            _ = &mut grace => break,
-                        }
+    sequencer: Sequencer,
+}
+
+impl Feeder {
+    fn offer(&mut self, seq: Option<u64>, line: String) {
+        let lines = match seq {
+            Some(seq) => self.sequencer.offer(seq, line),
+            None => vec![line],
+        };
+        for line in lines {
+            self.hub.push(&self.id, &line);
+        }
+    }
+
+    /// Returns true when the job has ended.
+    fn journal(&mut self, entry: Option<Entry>) -> bool {
+        match entry {
+            // The journal keeps one sender's order: every line came before this.
+            Some(entry) if entry.message_id == message_id::JOB_FINISHED => true,
+            Some(entry) if entry.is_output() => {
+                self.offer(entry.seq, entry.message);
+                false
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut journal: tokio::sync::mpsc::Receiver<Entry>,
+        socket: Option<tokio::net::UnixDatagram>,
+        socket_path: PathBuf,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            tokio::select! {
+                entry = journal.recv() => if self.journal(entry) { break },
+                received = recv(socket.as_ref(), &mut buf) => {
+                    match received.ok().and_then(|n| live::decode(&buf[..n])) {
+                        Some(Datagram::Line { seq, text }) => self.offer(Some(seq), text),
+                        Some(Datagram::End { last }) => self.sequencer.end(last),
+                        None => {}
                     }
-                    break;
+                    if self.sequencer.complete() {
+                        break;
+                    }
+                }
+                _ = tick.tick() => {
+                    let (store, id) = (self.store.clone(), self.id.clone());
+                    let record = tokio::task::spawn_blocking(move || store.read(&id)).await;
+                    if matches!(record, Ok(Ok(Some(r))) if r.status.is_final()) {
+                        // exec-job died without announcing its end: take what journald
+                        // still hands over, then stop.
+                        let grace = tokio::time::sleep(Duration::from_millis(500));
+                        tokio::pin!(grace);
+                        loop {
+                            tokio::select! {
+                                entry = journal.recv() => if self.journal(entry) { break },
+                                _ = &mut grace => break,
+                            }
+                        }
+                        break;
+                    }
                 }
             }
         }
+        let _ = std::fs::remove_file(&socket_path);
+        self.hub.close(&self.id);
     }
-    hub.close(&id);
 }

@@ -10,6 +10,8 @@ pub struct Entry {
     /// `TARGET` of our log records: `borg` for a job's output lines.
     pub target: String,
     pub message_id: String,
+    /// `BORGBOX_SEQ`: the line's number within its job.
+    pub seq: Option<u64>,
 }
 
 impl Entry {
@@ -45,6 +47,7 @@ pub fn parse_entry(line: &str) -> Option<Entry> {
         message: text(object.get("MESSAGE")),
         target: text(object.get("TARGET")),
         message_id: text(object.get("MESSAGE_ID")),
+        seq: text(object.get("BORGBOX_SEQ")).parse().ok(),
     })
 }
 

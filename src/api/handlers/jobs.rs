@@ -226,6 +226,11 @@ pub async fn stream(
         "x-accel-buffering",
         axum::http::HeaderValue::from_static("no"),
     );
+    // The GUI stops reading only when the connection closes (API.md 10, 14).
+    headers.insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
     Ok(response)
 }
 
