@@ -4,7 +4,6 @@
 
 pub mod output;
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -81,22 +80,24 @@ pub struct Output {
 }
 
 impl Borg {
-    /// The environment rules every invocation shares (API.md 8.1), for `std` and tokio.
-    pub fn environment(&self) -> (Vec<OsString>, Vec<(String, String)>) {
-        let remove = std::env::vars_os()
-            .map(|(key, _)| key)
-            .filter(|key| key.to_string_lossy().starts_with("BORG_"))
-            .collect();
-        let set = vec![
-            ("BORG_RELOCATED_REPO_ACCESS_IS_OK".into(), "yes".into()),
-            (
-                "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK".into(),
-                "yes".into(),
-            ),
-            ("BORG_BASE_DIR".into(), self.base_dir.display().to_string()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ];
-        (remove, set)
+    /// borg with `invocation`'s arguments and the environment every invocation shares
+    /// (API.md 8.1): ours minus every `BORG_*` variable and the token, plus fixed settings.
+    fn command(&self, invocation: &Invocation) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.binary);
+        command.args(&invocation.args);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("BORG_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env_remove("BORGBOX_TOKEN")
+            .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+            .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
+            .env("BORG_BASE_DIR", &self.base_dir)
+            .env("LANG", "C.UTF-8")
+            .envs(invocation.env.iter().cloned());
+        command
     }
 
     /// Runs borg to completion; a non-zero exit is `Failed` with borg's last stderr line.
@@ -108,21 +109,12 @@ impl Borg {
     ) -> Result<Output, BorgError> {
         crate::files::ensure_dir(&self.base_dir, 0o700)?;
         let passphrase_pipe = passphrase.map(passphrase_pipe).transpose()?;
-        let mut command = tokio::process::Command::new(&self.binary);
+        let mut command = self.command(invocation);
         command
-            .args(&invocation.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let (remove, set) = self.environment();
-        for key in remove {
-            command.env_remove(key);
-        }
-        command
-            .env_remove("BORGBOX_TOKEN")
-            .envs(set)
-            .envs(invocation.env.iter().cloned());
         let read_fd = passphrase_pipe.as_ref().map(|fd| fd.as_raw_fd());
         if read_fd.is_some() {
             command.env("BORG_PASSPHRASE_FD", PASSPHRASE_FD.to_string());
@@ -183,9 +175,8 @@ impl Borg {
     ) -> std::io::Result<Running> {
         crate::files::ensure_dir(&self.base_dir, 0o700)?;
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        let mut command = tokio::process::Command::new(&self.binary);
+        let mut command = self.command(invocation);
         command
-            .args(&invocation.args)
             .stdout(Stdio::from(write.try_clone()?))
             .stderr(Stdio::from(write))
             .stdin(if passphrase_on_stdin {
@@ -193,14 +184,6 @@ impl Borg {
             } else {
                 Stdio::null()
             });
-        let (remove, set) = self.environment();
-        for key in remove {
-            command.env_remove(key);
-        }
-        command
-            .env_remove("BORGBOX_TOKEN")
-            .envs(set)
-            .envs(invocation.env.iter().cloned());
         if passphrase_on_stdin {
             command.env("BORG_PASSPHRASE_FD", "0");
         }

@@ -93,10 +93,12 @@ impl Hub {
         self.lock().keys().cloned().collect()
     }
 
-    pub fn tail(&self, id: &JobId) -> Option<Vec<String>> {
-        self.lock()
-            .get(id)
-            .map(|live| live.tail.iter().cloned().collect())
+    /// The last `lines` lines of a job this process follows.
+    pub fn tail(&self, id: &JobId, lines: usize) -> Option<Vec<String>> {
+        let jobs = self.lock();
+        let live = jobs.get(id)?;
+        let skip = live.tail.len().saturating_sub(lines);
+        Some(live.tail.iter().skip(skip).cloned().collect())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Live>> {

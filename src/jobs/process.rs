@@ -220,9 +220,8 @@ impl Backend for ProcessBackend {
         lines: usize,
     ) -> BoxFuture<'a, io::Result<Vec<String>>> {
         Box::pin(async move {
-            if let Some(tail) = self.hub.tail(&record.id) {
-                let skip = tail.len().saturating_sub(lines);
-                return Ok(tail[skip..].to_vec());
+            if let Some(tail) = self.hub.tail(&record.id, lines) {
+                return Ok(tail);
             }
             let path = self.store.log_path(&record.id);
             tokio::task::spawn_blocking(move || file_tail(&path, lines))

@@ -171,9 +171,8 @@ impl Backend for SystemdBackend {
         lines: usize,
     ) -> BoxFuture<'a, io::Result<Vec<String>>> {
         Box::pin(async move {
-            if let Some(tail) = self.hub.tail(&record.id) {
-                let skip = tail.len().saturating_sub(lines);
-                return Ok(tail[skip..].to_vec());
+            if let Some(tail) = self.hub.tail(&record.id, lines) {
+                return Ok(tail);
             }
             if !record.status.is_final() {
                 return self.journal_tail(&record.id, lines).await;
