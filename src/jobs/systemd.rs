@@ -330,3 +330,57 @@ impl Feeder {
         self.hub.close(&self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::backend::Feed;
+
+    fn entry(seq: Option<u64>, message: &str, target: &str, message_id: &str) -> Entry {
+        Entry {
+            cursor: String::new(),
+            message: message.into(),
+            target: target.into(),
+            message_id: message_id.into(),
+            seq,
+        }
+    }
+
+    /// The journal alone (no datagram socket) feeds subscribers in order, skips what the
+    /// replay already had, and ends the feed at exec-job's finished record.
+    #[tokio::test]
+    async fn journal_only_feed_orders_lines_and_ends_at_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(Hub::default());
+        let id = JobId::random();
+        hub.open(&id);
+        hub.push(&id, "one");
+        let mut follow = hub.follow(&id, 200).unwrap();
+        let mut live = follow.live.take().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let feeder = Feeder {
+            hub: hub.clone(),
+            store: JobStore::new(dir.path()),
+            id: id.clone(),
+            sequencer: Sequencer::new(1),
+        };
+        let task = tokio::spawn(feeder.run(rx, None, dir.path().join("none.live")));
+        for e in [
+            entry(Some(1), "one", "borg", ""),
+            entry(Some(3), "three", "borg", ""),
+            entry(None, "audit", "borgbox", ""),
+            entry(Some(2), "two", "borg", ""),
+            entry(None, "", "borgbox", message_id::JOB_FINISHED),
+        ] {
+            tx.send(e).await.unwrap();
+        }
+        task.await.unwrap();
+        let mut got = Vec::new();
+        while let Some(Feed::Line(line)) = live.recv().await {
+            got.push(line);
+        }
+        assert_eq!(follow.replay, vec!["one"]);
+        assert_eq!(got, vec!["two", "three"]);
+        assert!(hub.tail(&id, 10).is_none(), "the hub closed the job");
+    }
+}
