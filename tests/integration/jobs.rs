@@ -407,3 +407,35 @@ async fn streams_replay_then_follow_live_then_end_and_close() {
     assert_eq!(lines(&replay), tail);
     assert_eq!(replay.len(), tail.len() + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_streams_on_one_job_all_end_and_the_server_keeps_answering() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    // Client and server share this process: 2 descriptors per stream.
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    if hard < 1200 {
+        panic!("RLIMIT_NOFILE hard limit {hard} is too low for 500 streams in one process");
+    }
+    let server = std::sync::Arc::new(TestServer::new().await);
+    encrypted_repo(&server, "mac");
+    let path = server.root().join("mac").display().to_string();
+    let id = start(&server, "mac", "check", json!({"passphrase": PASSPHRASE})).await;
+    let held = Held::new(&path, "check").await;
+    let mut streams = Vec::new();
+    for _ in 0..500 {
+        let server = server.clone();
+        let id = id.clone();
+        streams.push(tokio::spawn(async move {
+            read_stream(open_stream(&server, &id).await, || {}).await
+        }));
+    }
+    // Every stream is open and the server still answers others.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.get("/health").await.0, StatusCode::OK);
+    held.resume();
+    for stream in streams {
+        let events = stream.await.unwrap();
+        assert_eq!(events.last().unwrap().0, "end");
+    }
+}
