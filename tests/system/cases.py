@@ -12,7 +12,7 @@ Environment (set by tests/system/run): BBX_LEADER (the container's PID 1 as the 
 it), BBX_API_PORT, BBX_SSH_PORT, BBX_WORK (a scratch dir on the host), BBX_DEB (the .deb
 inside the container), BBX_RPM (the .rpm on the host, for `rpm`).
 
-Usage: cases.py [test|bench|install|rpm|only WORD...]
+Usage: cases.py [test|bench|install|rpm|race [N]|only WORD...]
 
 Why a stdlib Python script and not a Rust `[[test]]`: every step drives another program
 (systemctl and journalctl inside the container, borg and ssh on the host, dpkg), so the
@@ -321,6 +321,26 @@ def case_first_request_activates():
     unit_props = ct("systemctl", "show", SERVICE).stdout
     check(tok not in unit_props, "the token is in a unit property")
     note(f"pid {pid}, {s['StatusText']}")
+
+
+def case_env_file_token_overrides_credential():
+    """A BORGBOX_TOKEN in borgbox.env wins over the unit's Environment= (the credential):
+    systemd lets EnvironmentFile= override Environment=, as the unit's comment says."""
+    env_path = root_path("/etc/borgbox/borgbox.env")
+    with open(env_path) as f:
+        good = f.read()
+    other = f"envfile{os.getpid()}token"
+    with open(env_path, "a") as f:
+        f.write(f"BORGBOX_TOKEN={other}\n")
+    try:
+        ct("systemctl", "stop", SERVICE)
+        check(api("GET", "/repos", tok=other)[0] == 200, "the env file's token is refused")
+        check(api("GET", "/repos")[0] == 401, "the credential's token still works")
+    finally:
+        with open(env_path, "w") as f:
+            f.write(good)
+        ct("systemctl", "stop", SERVICE)
+    check(api("GET", "/repos")[0] == 200, "the credential's token is refused again")
 
 
 def case_idle_exit_and_reactivation():
@@ -731,6 +751,8 @@ CASES = [
     ("systemd-analyze verify and security", case_units_verify_and_security),
     ("(a) first request activates the service, READY, token only as credential",
      case_first_request_activates),
+    ("BORGBOX_TOKEN in borgbox.env overrides the credential",
+     case_env_file_token_overrides_credential),
     ("(b) idle exit leaves the socket listening; next request re-activates",
      case_idle_exit_and_reactivation),
     ("(b) bursts across the idle exit all get 2xx", case_burst_across_idle_exit),
@@ -764,6 +786,33 @@ def run_cases(cases):
             print(f"ok   - {name} ({time.monotonic() - started:.1f}s)", flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     return failed == 0
+
+
+def race(cycles):
+    """Repro for the idle-exit race: one request per idle cycle, sent at stepped offsets
+    around the moment serve decides to exit (BORGBOX_IDLE_TIMEOUT=1). Prints how many got
+    no answer; fails if any did. Slower and more thorough than the burst case."""
+    with open(root_path("/etc/borgbox/borgbox.env"), "a") as f:
+        f.write("BORGBOX_IDLE_TIMEOUT=1\n")
+    ct("systemctl", "stop", SERVICE)
+    failures, exits = [], 0
+    for i in range(cycles):
+        offset = -0.0005 + (i % 40) * 0.0001  # -0.5 ms .. +3.4 ms
+        expect(200, "GET", "/health", auth=False)
+        last = time.monotonic()
+        inv0 = show(SERVICE, "InvocationID")["InvocationID"]
+        time.sleep(max(0.0, last + 1.0 + offset - time.monotonic()))
+        try:
+            status, _, _ = api("GET", "/health", auth=False, timeout=20)
+            outcome = status
+        except Exception as e:
+            outcome = repr(e)
+        if outcome != 200:
+            failures.append((round(offset * 1000, 2), outcome))
+        exits += show(SERVICE, "InvocationID")["InvocationID"] != inv0
+    print(f"{cycles} requests timed at the idle deadline ({exits} straddled an exit): "
+          f"{len(failures)} unanswered {failures[:8]}")
+    return not failures
 
 
 NO_SANDBOX = """# tests/system/run bench: for comparison only, never shipped
@@ -848,6 +897,10 @@ def main():
     if mode == "rpm":
         return 0 if run_cases([("rpm: scriptlets on real systemd, Fedora preset policy",
                                 case_rpm_install_emulated)]) else 1
+    if mode == "race":  # cases.py race [CYCLES]: see race()
+        if not run_cases(CASES[:1]):
+            return 1
+        return 0 if race(int(sys.argv[2]) if len(sys.argv) > 2 else 80) else 1
     if mode == "bench":
         if not run_cases(CASES[:1]):
             return 1
