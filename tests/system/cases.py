@@ -658,7 +658,17 @@ def case_package_lifecycle():
     check(show(SOCKET, "ActiveState")["ActiveState"] == "active", "socket not active after upgrade")
     expect(200, "GET", "/repos")
 
+    # A job of borg's user manager still running at removal is stopped by prerm.
+    job_unit = f"borgbox-job-t{os.getpid()}.service"
+    uid = ct("id", "-u", "borg").stdout.strip()
+    as_borg(f"XDG_RUNTIME_DIR=/run/user/{uid} systemd-run --user -q --unit={job_unit} sleep 600")
+
+    def user_unit_state():
+        return as_borg(f"XDG_RUNTIME_DIR=/run/user/{uid} systemctl --user is-active {job_unit}",
+                       check_rc=False).stdout.strip()
+    check(user_unit_state() == "active", f"{job_unit}: {user_unit_state()}")
     ct("dpkg", "-r", "borgbox")
+    check(user_unit_state() != "active", f"{job_unit} after dpkg -r: {user_unit_state()}")
     for unit in (SOCKET, SERVICE):
         state = show(unit, "ActiveState", "LoadState")
         check(state["ActiveState"] == "inactive" and state["LoadState"] == "not-found",
