@@ -747,7 +747,12 @@ def case_rpm_install_emulated():
     note(f"enabled by hand as documented; first answer {took * 1000:.0f} ms")
     run_scriptlet("POSTIN", 2)  # an upgrade: nothing may change
     check(token() == tok, "an upgrade's %post changed the token")
+    job_unit = f"borgbox-job-r{os.getpid()}.service"
+    as_borg(f"XDG_RUNTIME_DIR=/run/user/{uid} systemd-run --user -q --unit={job_unit} sleep 600")
     run_scriptlet("PREUN", 0)
+    state = as_borg(f"XDG_RUNTIME_DIR=/run/user/{uid} systemctl --user is-active {job_unit}",
+                    check_rc=False).stdout.strip()
+    check(state != "active", f"%preun left {job_unit} {state}")
     run_scriptlet("POSTUN", 0)
     check(show(SOCKET, "ActiveState")["ActiveState"] == "inactive", "socket still active")
     check(not os.path.exists(root_path("/var/lib/systemd/linger/borg")), "linger left")
