@@ -109,7 +109,7 @@ async fn choose_backend(
             clock.clone(),
         )),
     };
-    log::info!("jobs run with the {} backend", backend.name());
+    log::debug!("jobs run with the {} backend", backend.name());
     Ok(backend)
 }
 

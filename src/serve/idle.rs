@@ -44,7 +44,8 @@ impl Activity {
         Busy(self.clone())
     }
 
-    fn touch(&self) {
+    /// Records activity now (an accepted connection, a finished request).
+    pub fn touch(&self) {
         *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 

@@ -5,7 +5,6 @@ pub mod idle;
 pub mod listener;
 pub mod notify;
 
-use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,9 +12,20 @@ use axum::Router;
 use self::idle::Activity;
 use self::listener::{Listener, Socket};
 
-/// How long connections get to finish once shutdown has begun; a client that holds a
-/// connection open without sending must not keep borgbox alive.
+/// How long connections get to finish once a SIGTERM shutdown has begun.
 const DRAIN: Duration = Duration::from_secs(10);
+/// The same after an idle exit: nothing is in flight by definition, so only a client that
+/// stopped half-way through its request headers can be left, and it must not hold up the
+/// exit while new connections wait in the socket's backlog for the next activation.
+const IDLE_DRAIN: Duration = Duration::from_secs(1);
+
+/// Why serving stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Running,
+    Signal,
+    Idle,
+}
 
 /// Serves `app` until SIGTERM/SIGINT or, with `idle_timeout`, until nothing has happened
 /// for that long. In-flight requests finish; idle keep-alive connections are closed.
@@ -29,35 +39,29 @@ pub async fn run(
         activity.clone(),
         idle::track,
     ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let shutdown = async move {
-        match idle_timeout {
-            Some(timeout) => tokio::select! {
-                _ = shutdown_signal() => {}
-                _ = activity.idle(timeout) => log::info!("idle for {}s, exiting", timeout.as_secs()),
-            },
-            None => shutdown_signal().await,
-        }
-        notify::stopping();
-        let _ = stop_tx.send(true);
-    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(Stop::Running);
     let idle = idle_timeout.map_or("no idle exit".to_owned(), |t| {
         format!("exits after {}s idle", t.as_secs())
     });
     notify::ready(&format!("serving on {}; {idle}", listener.describe()));
-    let served = serve_with(listener, app, shutdown);
+    let served = serve_with(listener, app, activity, idle_timeout, stop_tx);
     tokio::pin!(served);
     let mut stopping = stop_rx;
-    tokio::select! {
+    let reason = tokio::select! {
         result = &mut served => return result,
-        _ = stopping.wait_for(|s| *s) => {}
-    }
-    match tokio::time::timeout(DRAIN, served).await {
+        reason = stopping.wait_for(|s| *s != Stop::Running) => reason.map(|r| *r).unwrap_or(Stop::Signal),
+    };
+    let drain = if reason == Stop::Idle {
+        IDLE_DRAIN
+    } else {
+        DRAIN
+    };
+    match tokio::time::timeout(drain, served).await {
         Ok(result) => result,
         Err(_) => {
-            log::warn!(
-                "connections still open {}s after shutdown began; closing them",
-                DRAIN.as_secs()
+            log::info!(
+                "closing connections still open {}s after shutdown began",
+                drain.as_secs()
             );
             Ok(())
         }
@@ -67,13 +71,87 @@ pub async fn run(
 async fn serve_with(
     listener: Listener,
     app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    activity: Activity,
+    idle_timeout: Option<Duration>,
+    stop: tokio::sync::watch::Sender<Stop>,
 ) -> anyhow::Result<()> {
+    let stop = std::sync::Arc::new(stop);
+    let mut stopped = stop.subscribe();
+    let on_signal = stop.clone();
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown_signal() => { on_signal.send_replace(Stop::Signal); }
+            _ = stopped.wait_for(|s| *s == Stop::Idle) => {}
+        }
+        notify::stopping();
+    };
     match listener.socket {
-        Socket::Tcp(l) => axum::serve(l, app).with_graceful_shutdown(shutdown).await?,
-        Socket::Unix(l) => axum::serve(l, app).with_graceful_shutdown(shutdown).await?,
+        Socket::Tcp(l) => {
+            let l = IdleListener {
+                inner: l,
+                activity,
+                idle_timeout,
+                stop,
+            };
+            axum::serve(l, app).with_graceful_shutdown(shutdown).await?
+        }
+        Socket::Unix(l) => {
+            let l = IdleListener {
+                inner: l,
+                activity,
+                idle_timeout,
+                stop,
+            };
+            axum::serve(l, app).with_graceful_shutdown(shutdown).await?
+        }
     }
     Ok(())
+}
+
+/// Takes the idle decision inside the accept loop, so that no connection is accepted
+/// once borgbox has decided to exit: whatever arrives after that waits in the socket's
+/// backlog and starts the next activation. An accepted connection counts as activity.
+struct IdleListener<L> {
+    inner: L,
+    activity: Activity,
+    idle_timeout: Option<Duration>,
+    stop: std::sync::Arc<tokio::sync::watch::Sender<Stop>>,
+}
+
+impl<L: axum::serve::Listener> axum::serve::Listener for IdleListener<L>
+where
+    L::Addr: Sync,
+{
+    type Io = L::Io;
+    type Addr = L::Addr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let idle = async {
+            match self.idle_timeout {
+                Some(timeout) => self.activity.idle(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            connection = self.inner.accept() => {
+                self.activity.touch();
+                connection
+            }
+            _ = idle => {
+                if let Some(timeout) = self.idle_timeout {
+                    log::info!("idle for {}s, exiting", timeout.as_secs());
+                }
+                self.stop.send_replace(Stop::Idle);
+                // axum stops calling accept once shutdown begins.
+                std::future::pending().await
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
 }
 
 async fn shutdown_signal() {

@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{encrypted_repo, TestServer, PASSPHRASE, TOKEN};
+use crate::support::{encrypted_repo, encrypted_repo_with, TestServer, PASSPHRASE, TOKEN};
 
 async fn start(server: &TestServer, repo: &str, kind: &str, body: Value) -> String {
     let (status, started) = server.post(&format!("/repos/{repo}/{kind}"), body).await;
@@ -224,13 +224,14 @@ async fn bad_job_requests_are_refused() {
 #[tokio::test]
 async fn one_job_per_repo_and_cancel_stops_borg_cleanly() {
     let server = TestServer::new().await;
-    encrypted_repo(&server, "mac");
+    let secret = format!("cancel-test-{:016x}", rand::random::<u64>());
+    encrypted_repo_with(&server, "mac", &secret);
     let path = server.root().join("mac").display().to_string();
     let id = start(
         &server,
         "mac",
         "check",
-        json!({"passphrase": PASSPHRASE, "verify_data": true}),
+        json!({"passphrase": secret, "verify_data": true}),
     )
     .await;
     let held = Held::new(&path, "check").await;
@@ -252,7 +253,7 @@ async fn one_job_per_repo_and_cancel_stops_borg_cleanly() {
         for file in ["cmdline", "environ"] {
             if let Ok(bytes) = std::fs::read(entry.path().join(file)) {
                 assert!(
-                    !String::from_utf8_lossy(&bytes).contains(PASSPHRASE),
+                    !String::from_utf8_lossy(&bytes).contains(&secret),
                     "{:?}/{file}",
                     entry.path()
                 );
@@ -279,7 +280,7 @@ async fn one_job_per_repo_and_cancel_stops_borg_cleanly() {
     // borg released its lock: the next job runs.
     let next = start(&server, "mac", "compact", json!({})).await;
     assert_eq!(wait_final(&server, &next).await["status"], "done");
-    assert_no_file_contains(server.dir.path(), PASSPHRASE);
+    assert_no_file_contains(server.dir.path(), &secret);
 }
 
 fn assert_no_file_contains(dir: &std::path::Path, needle: &str) {

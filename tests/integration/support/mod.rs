@@ -248,6 +248,12 @@ pub const PASSPHRASE: &str = "correct horse battery staple";
 
 /// A repokey-blake2 repository with two archives, made by real borg.
 pub fn encrypted_repo(server: &TestServer, name: &str) {
+    encrypted_repo_with(server, name, PASSPHRASE);
+}
+
+/// The same with its own passphrase: tests run in parallel, and a test that searches every
+/// process for a passphrase must not find another test's borg setup.
+pub fn encrypted_repo_with(server: &TestServer, name: &str, passphrase: &str) {
     let path = server.root().join(name);
     let path = path.to_str().unwrap();
     let base = server.dir.path().join("client-borg");
@@ -255,12 +261,12 @@ pub fn encrypted_repo(server: &TestServer, name: &str) {
     std::fs::write(&file, "hello").unwrap();
     borg(
         &base,
-        PASSPHRASE,
+        passphrase,
         &["init", "--encryption=repokey-blake2", path],
     );
     borg(
         &base,
-        PASSPHRASE,
+        passphrase,
         &[
             "create",
             "--comment",
@@ -271,7 +277,7 @@ pub fn encrypted_repo(server: &TestServer, name: &str) {
     );
     borg(
         &base,
-        PASSPHRASE,
+        passphrase,
         &["create", &format!("{path}::two"), file.to_str().unwrap()],
     );
 }
