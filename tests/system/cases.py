@@ -761,6 +761,11 @@ def case_rpm_install_emulated():
     check(os.path.exists(root_path("/etc/borgbox/token")), "erase removed the token")
 
 
+# The job cases (issue 4) live in their own file and use this module's helpers; make
+# `import cases` there find this running module rather than load a second copy.
+sys.modules.setdefault("cases", sys.modules[__name__])
+from jobs_cases import JOB_CASES  # noqa: E402
+
 CASES = [
     ("install: dpkg -i runs postinst; socket listening, service not started", case_install),
     ("systemd-analyze verify and security", case_units_verify_and_security),
@@ -779,6 +784,7 @@ CASES = [
     ("(e) stop/start borgbox.socket keeps repos and keys", case_socket_restart_keeps_repos),
     ("(f) stalled clients do not prevent idle exit", case_slowloris_does_not_block_idle_exit),
     ("jobs: a check runs in borg's user manager", case_job_in_user_manager),
+    *JOB_CASES,
     ("start failure: trigger limit, no busy loop", case_start_failure_trips_trigger_limit),
     ("package: reinstall, remove, purge, install again", case_package_lifecycle),
 ]
