@@ -52,6 +52,8 @@ impl ExecJobCmd {
 async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i32> {
     let clock = SystemClock;
     let store = JobStore::new(&settings.state_dir);
+    // Before the record says running: a cancel's SIGINT from then on must find a handler.
+    let signals = Signals::install()?;
     let pid = std::process::id() as i32;
     let ticks = crate::sysinfo::process_start_ticks(pid);
     // queued → running, unless it was cancelled while queued.
@@ -67,14 +69,13 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
         })
         .with_context(|| format!("failed to read job {id}"))?;
     let Some(record) = record else {
-        let r = store.read(id)?;
-        if let Some(r) = r.filter(|r| !r.status.is_final()) {
-            store.update(id, |r| {
-                r.finish(JobStatus::Cancelled, -1, clock.now().unix_timestamp())
-            })?;
-            bail!("job {id} is {:?}, not queued", r.status);
-        }
-        return Ok(0);
+        // Cancelled while queued (the canceller recorded it), or not ours to run.
+        return match store.read(id)? {
+            Some(r) if !r.status.is_final() && r.status != JobStatus::Queued => {
+                bail!("job {id} is already {}", r.status.as_str())
+            }
+            _ => Ok(0),
+        };
     };
 
     let repos = Repos::new(settings.repo_root.clone(), &settings.state_dir);
@@ -87,7 +88,7 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
     let path = repos.path(&record.repo);
     let invocation = spec::invocation(record.kind, &record.options, &path.display().to_string());
     let (code, interrupted) = match borg.spawn_merged(&invocation, record.has_passphrase) {
-        Ok(running) => supervise(running, &emit).await?,
+        Ok(running) => supervise(running, signals, &emit).await?,
         Err(e) => {
             emit.line(&format!("borgbox: borg could not be started: {e}"));
             (-1, false)
@@ -121,14 +122,31 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
 }
 
 /// Reads borg's merged output line by line until it exits; SIGINT means cancel.
+/// SIGINT (a cancel) and SIGTERM (a stop or kill of our unit), caught from the start.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+}
+
 async fn supervise(
     mut running: crate::borg::Running,
+    signals: Signals,
     emit: &Emitter<'_>,
 ) -> anyhow::Result<(i32, bool)> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sigint = signal(SignalKind::interrupt())?;
-    // SIGTERM from a stop of our unit: pass it on so borg can release its lock.
-    let mut sigterm = signal(SignalKind::terminate())?;
+    let Signals {
+        interrupt: mut sigint,
+        terminate: mut sigterm,
+    } = signals;
     let group = running.child.id().map(|p| Pid::from_raw(p as i32));
     let mut splitter = LineSplitter::default();
     let mut buf = vec![0u8; 64 * 1024];

@@ -192,7 +192,9 @@ impl Jobs {
                         return Err(());
                     }
                     r.cancel_requested = true;
-                    if r.status == JobStatus::Queued && r.pid.is_none() {
+                    // Queued: borg has not started (exec-job moves to running under
+                    // this lock before it starts borg), and now never will.
+                    if r.status == JobStatus::Queued {
                         r.finish(JobStatus::Cancelled, -1, now);
                     }
                     Ok(r.clone())
@@ -200,7 +202,7 @@ impl Jobs {
             })
             .await?
             .map_err(|()| JobError::Finished)?;
-        if record.status == JobStatus::Running || record.pid.is_some() {
+        if record.status == JobStatus::Running {
             self.backend.cancel(&record).await?;
         }
         let tail = self.tail(&record).await;
@@ -236,5 +238,107 @@ impl Jobs {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use std::sync::Mutex;
+
+    /// Records cancels; everything else is inert. For the registry's own rules only.
+    #[derive(Default)]
+    struct Recording {
+        cancelled: Mutex<Vec<JobId>>,
+    }
+
+    impl Backend for Recording {
+        fn name(&self) -> &'static str {
+            "recording"
+        }
+        fn start<'a>(
+            &'a self,
+            _: &'a JobRecord,
+            _: Option<Secret>,
+        ) -> backend::BoxFuture<'a, Result<(), BackendError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn cancel<'a>(
+            &'a self,
+            record: &'a JobRecord,
+        ) -> backend::BoxFuture<'a, Result<(), BackendError>> {
+            self.cancelled.lock().unwrap().push(record.id.clone());
+            Box::pin(async { Ok(()) })
+        }
+        fn liveness<'a>(&'a self, _: &'a JobRecord) -> backend::BoxFuture<'a, Liveness> {
+            Box::pin(async { Liveness::Alive })
+        }
+        fn log_tail<'a>(
+            &'a self,
+            _: &'a JobRecord,
+            _: usize,
+        ) -> backend::BoxFuture<'a, std::io::Result<Vec<String>>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn follow<'a>(
+            &'a self,
+            _: &'a JobRecord,
+            _: usize,
+        ) -> backend::BoxFuture<'a, std::io::Result<Follow>> {
+            Box::pin(async {
+                Ok(Follow {
+                    replay: Vec::new(),
+                    live: None,
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queued_job_is_cancelled_at_once_a_running_one_is_signalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(Recording::default());
+        let jobs = Jobs::new(
+            JobStore::new(dir.path()),
+            backend.clone(),
+            Arc::new(SystemClock),
+        );
+        let queued = jobs
+            .start(
+                "a".parse().unwrap(),
+                JobKind::Check,
+                JobOptions::default(),
+                None,
+            )
+            .await
+            .unwrap();
+        let (record, _) = jobs.cancel(&queued.id).await.unwrap();
+        assert_eq!(
+            (record.status, record.exit_code),
+            (JobStatus::Cancelled, -1)
+        );
+        assert!(backend.cancelled.lock().unwrap().is_empty());
+        assert!(matches!(
+            jobs.cancel(&queued.id).await,
+            Err(JobError::Finished)
+        ));
+
+        let running = jobs
+            .start(
+                "b".parse().unwrap(),
+                JobKind::Compact,
+                JobOptions::default(),
+                None,
+            )
+            .await
+            .unwrap();
+        jobs.store
+            .update(&running.id, |r| r.status = JobStatus::Running)
+            .unwrap();
+        let (record, _) = jobs.cancel(&running.id).await.unwrap();
+        assert_eq!(record.status, JobStatus::Running);
+        assert!(record.cancel_requested);
+        assert_eq!(*backend.cancelled.lock().unwrap(), vec![running.id.clone()]);
     }
 }
