@@ -86,26 +86,33 @@ async fn serve_with(
         notify::stopping();
     };
     match listener.socket {
-        Socket::Tcp(l) => {
-            let l = IdleListener {
-                inner: l,
-                activity,
-                idle_timeout,
-                stop,
-            };
-            axum::serve(l, app).with_graceful_shutdown(shutdown).await?
-        }
-        Socket::Unix(l) => {
-            let l = IdleListener {
-                inner: l,
-                activity,
-                idle_timeout,
-                stop,
-            };
-            axum::serve(l, app).with_graceful_shutdown(shutdown).await?
-        }
+        Socket::Tcp(l) => serve_on(l, app, activity, idle_timeout, stop, shutdown).await?,
+        Socket::Unix(l) => serve_on(l, app, activity, idle_timeout, stop, shutdown).await?,
     }
     Ok(())
+}
+
+async fn serve_on<L>(
+    inner: L,
+    app: Router,
+    activity: Activity,
+    idle_timeout: Option<Duration>,
+    stop: std::sync::Arc<tokio::sync::watch::Sender<Stop>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: Sync + std::fmt::Debug,
+{
+    let listener = IdleListener {
+        inner,
+        activity,
+        idle_timeout,
+        stop,
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Takes the idle decision inside the accept loop, so that no connection is accepted
