@@ -55,6 +55,31 @@ pub fn parse_entry(line: &str) -> Option<Entry> {
 mod tests {
     use super::*;
 
+    const CHECK_JOB: &str = include_str!("../../tests/fixtures/journal/check-job.json");
+    const NON_UTF8: &str = include_str!("../../tests/fixtures/journal/non-utf8-message.json");
+
+    #[test]
+    fn a_real_jobs_entries() {
+        let entries: Vec<Entry> = CHECK_JOB.lines().filter_map(parse_entry).collect();
+        assert_eq!(entries.len(), 11);
+        let output: Vec<&Entry> = entries.iter().filter(|e| e.is_output()).collect();
+        assert_eq!(output.len(), 9);
+        assert_eq!(output[0].message, "Starting repository check");
+        assert_eq!(
+            output.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=9).map(Some).collect::<Vec<_>>()
+        );
+        let last = entries.last().unwrap();
+        assert_eq!(last.message_id, crate::logging::message_id::JOB_FINISHED);
+        assert!(entries.iter().all(|e| e.cursor.starts_with("s=")));
+    }
+
+    #[test]
+    fn a_real_non_utf8_message() {
+        let entry = parse_entry(NON_UTF8.trim()).unwrap();
+        assert_eq!(entry.message, "latin1 caf\u{fffd} line");
+    }
+
     #[test]
     fn string_and_byte_array_messages() {
         let e = parse_entry(r#"{"__CURSOR":"s=1","MESSAGE":"hello","TARGET":"borg","BORGBOX_JOB_ID":"j_000000000001"}"#).unwrap();
