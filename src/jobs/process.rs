@@ -230,8 +230,8 @@ impl Backend for ProcessBackend {
         })
     }
 
-    /// API.md 9.3: SIGINT to running jobs, then up to 30 s for them to end. A job still
-    /// running after that keeps going on its own and records its end itself.
+    /// API.md 9.3: SIGINT to running jobs, then up to 30 s for them to end; a job still
+    /// running then is recorded as lost, and its exec-job gets SIGTERM (passed on to borg).
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let running = self.hub.open_jobs();
@@ -247,6 +247,20 @@ impl Backend for ProcessBackend {
             let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
             while !self.hub.open_jobs().is_empty() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let now = self.clock.now().unix_timestamp();
+            for id in self.hub.open_jobs() {
+                let Ok(record) = self.store.update(&id, |r| {
+                    r.lost("borgbox stopped while the job was still running", now);
+                    r.clone()
+                }) else {
+                    continue;
+                };
+                if let (Some(pid), Some(ticks)) = (record.pid, record.pid_start) {
+                    if crate::sysinfo::process_start_ticks(pid) == Some(ticks) {
+                        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+                    }
+                }
             }
         })
     }

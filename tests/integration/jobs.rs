@@ -440,3 +440,83 @@ async fn five_hundred_streams_on_one_job_all_end_and_the_server_keeps_answering(
         assert_eq!(events.last().unwrap().0, "end");
     }
 }
+
+/// The real binary with the process backend: SIGTERM to serve while a job runs sends the
+/// job SIGINT, waits for it, and the job ends recorded (cancelled) before serve exits.
+#[tokio::test]
+async fn serve_stops_its_jobs_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repos");
+    std::fs::create_dir_all(&root).unwrap();
+    let path = root.join("mac");
+    let secret = format!("shutdown-test-{:016x}", rand::random::<u64>());
+    let base = dir.path().join("client");
+    crate::support::borg(
+        &base,
+        &secret,
+        &[
+            "init",
+            "--encryption=repokey-blake2",
+            path.to_str().unwrap(),
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_borgbox"))
+        .arg("serve")
+        .env("BORGBOX_TOKEN", TOKEN)
+        .env("BORGBOX_ADDR", format!("127.0.0.1:{port}"))
+        .env("BORGBOX_BACKEND", "process")
+        .env("BORGBOX_REPO_ROOT", &root)
+        .env("BORGBOX_AUTH_KEYS", dir.path().join("ssh/authorized_keys"))
+        .env("BORGBOX_STATE_DIR", dir.path().join("state"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.get(format!("{url}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "serve did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started: Value = client
+        .post(format!("{url}/repos/mac/check"))
+        .bearer_auth(TOKEN)
+        .body(json!({"passphrase": secret}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["job_id"].as_str().unwrap().to_owned();
+    let held = Held::new(&path.display().to_string(), "check").await;
+    kill(Pid::from_raw(serve.id() as i32), Signal::SIGTERM).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        serve.try_wait().unwrap().is_none(),
+        "serve must wait for its job"
+    );
+    held.resume();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit after its job ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(format!("state/jobs/{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["status"], "cancelled", "{record}");
+}
