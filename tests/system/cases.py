@@ -844,6 +844,7 @@ PrivateMounts=no
 ProtectSystem=no
 ReadWritePaths=
 ProtectKernelTunables=no
+ReadOnlyPaths=
 ProtectKernelModules=no
 ProtectKernelLogs=no
 ProtectControlGroups=no
@@ -892,6 +893,10 @@ def bench(runs):
         print(line("  of which systemd activating -> active (READY=1)", activating))
         print(line("  warm answer, same process, GET /health", warm), flush=True)
 
+    candidates = os.environ.get("BENCH_CANDIDATES")
+    if candidates:
+        bench_candidates(candidates, round_)
+        return
     round_("borgbox.service as shipped (sandboxed)")
     dropin = root_path("/etc/systemd/system/borgbox.service.d/90-bench-no-sandbox.conf")
     with open(dropin, "w") as f:
@@ -904,6 +909,37 @@ def bench(runs):
         ct("systemctl", "daemon-reload")
     print("(timed from the host over 127.0.0.1, new connection each time; issue 3 target for")
     print(" the first answer after an idle exit, through borgbox.socket: p50 <= 15 ms)")
+
+
+def bench_candidates(path, round_):
+    """BENCH_CANDIDATES=FILE: try unit variants in this one container, without rebuilding
+    the .deb. FILE holds sections, each a line `### NAME` then the body of a drop-in for
+    borgbox.service (an empty body: as shipped). For each: write the drop-in, daemon-reload,
+    print the exposure systemd-analyze security gives the unit with it, then time it."""
+    sections, name = [], None
+    with open(path) as f:
+        for raw in f:
+            if raw.startswith("### "):
+                name = raw[4:].strip()
+                sections.append((name, []))
+            elif name is not None:
+                sections[-1][1].append(raw)
+    dropin = root_path("/etc/systemd/system/borgbox.service.d/90-bench-candidate.conf")
+    for name, body in sections:
+        with open(dropin, "w") as f:
+            f.write("# tests/system/run bench: a candidate, never shipped\n" + "".join(body))
+        ct("systemctl", "daemon-reload")
+        try:
+            wait_service_gone(30)
+            out = ct("systemd-analyze", "security", "--no-pager", SERVICE, check_rc=False).stdout
+            score = [ln for ln in out.splitlines() if "Overall exposure" in ln]
+            print(f"candidate {name}: {score[0].strip() if score else out[-300:]}")
+            round_(f"candidate {name}")
+        except Fail as e:
+            print(f"candidate {name}: FAILED: {e}", flush=True)
+        finally:
+            os.remove(dropin)
+            ct("systemctl", "daemon-reload")
 
 
 def main():
