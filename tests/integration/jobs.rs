@@ -55,6 +55,16 @@ async fn borg_pid(repo_path: &str, kind: &str) -> i32 {
     panic!("no borg {kind} process for {repo_path}");
 }
 
+/// Whether `pid`'s SigCgt mask has SIGINT (signal 2, bit 1).
+fn catches_sigint(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << 1) != 0)
+}
+
 /// A running job whose borg is held with SIGSTOP until `resume`.
 struct Held {
     pid: i32,
@@ -63,6 +73,13 @@ struct Held {
 impl Held {
     async fn new(repo_path: &str, kind: &str) -> Held {
         let pid = borg_pid(repo_path, kind).await;
+        // Until Python catches SIGINT, SIGINT's default action would kill even a stopped
+        // process: hold borg only once it catches SIGINT, as it does for its whole run.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !catches_sigint(pid) {
+            assert!(Instant::now() < deadline, "borg {pid} never caught SIGINT");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
         Held { pid }
     }
