@@ -50,6 +50,16 @@ def borg_pids(name, kind):
     return found
 
 
+def catches_sigint(pid):
+    """Whether `pid`'s SigCgt mask has SIGINT (signal 2, bit 1)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next((l.split()[1] for l in f if l.startswith("SigCgt:")), "0")
+    except OSError:
+        return False
+    return bool(int(mask, 16) & 0b10)
+
+
 class Held:
     """The job's borg, stopped with SIGSTOP until resume()."""
 
@@ -57,6 +67,9 @@ class Held:
         pids = wait_for(f"borg {kind} on {name} running",
                         lambda: (lambda p: (bool(p), p))(borg_pids(name, kind)), 30, 0.01)
         self.pid = pids[0]
+        # Until Python catches SIGINT, a default-action SIGINT kills even a stopped process.
+        wait_for(f"borg {self.pid} catching SIGINT", lambda: (catches_sigint(self.pid), None),
+                 30, 0.01)
         os.kill(self.pid, 19)  # SIGSTOP
 
     def resume(self):
