@@ -21,9 +21,6 @@ use crate::clock::Clock;
 use crate::config::Secret;
 use crate::serve::idle::Activity;
 
-/// A queued record with no process yet is young, not lost, for this long.
-const START_GRACE_SECS: i64 = 60;
-
 pub struct ProcessBackend {
     /// The borgbox binary that runs `exec-job`.
     exe: PathBuf,
@@ -146,6 +143,13 @@ async fn pump(
     }
 }
 
+/// The record's `exec-job` process if it still runs: the pid and its start time must
+/// both match, so a reused pid is never signalled.
+fn running_exec_job(record: &JobRecord) -> Option<Pid> {
+    let (pid, ticks) = (record.pid?, record.pid_start?);
+    (crate::sysinfo::process_start_ticks(pid) == Some(ticks)).then(|| Pid::from_raw(pid))
+}
+
 /// The last `lines` lines of a log file, reading at most the last 1 MiB.
 fn file_tail(path: &std::path::Path, lines: usize) -> io::Result<Vec<String>> {
     let mut file = match std::fs::File::open(path) {
@@ -186,11 +190,8 @@ impl Backend for ProcessBackend {
 
     fn cancel<'a>(&'a self, record: &'a JobRecord) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            if let (Some(pid), Some(ticks)) = (record.pid, record.pid_start) {
-                if crate::sysinfo::process_start_ticks(pid) == Some(ticks) {
-                    kill(Pid::from_raw(pid), Signal::SIGINT)
-                        .context("failed to signal exec-job")?;
-                }
+            if let Some(pid) = running_exec_job(record) {
+                kill(pid, Signal::SIGINT).context("failed to signal exec-job")?;
             }
             Ok(())
         })
@@ -198,18 +199,11 @@ impl Backend for ProcessBackend {
 
     fn liveness<'a>(&'a self, record: &'a JobRecord) -> BoxFuture<'a, Liveness> {
         Box::pin(async move {
-            match (record.pid, record.pid_start) {
-                (Some(pid), Some(ticks))
-                    if crate::sysinfo::process_start_ticks(pid) == Some(ticks) =>
-                {
-                    Liveness::Alive
-                }
-                (None, _)
-                    if self.clock.now().unix_timestamp() - record.started_at < START_GRACE_SECS =>
-                {
-                    Liveness::Alive
-                }
-                _ => Liveness::Gone,
+            let now = self.clock.now().unix_timestamp();
+            if running_exec_job(record).is_some() || record.is_starting(now) {
+                Liveness::Alive
+            } else {
+                Liveness::Gone
             }
         })
     }
@@ -256,10 +250,8 @@ impl Backend for ProcessBackend {
                 }) else {
                     continue;
                 };
-                if let (Some(pid), Some(ticks)) = (record.pid, record.pid_start) {
-                    if crate::sysinfo::process_start_ticks(pid) == Some(ticks) {
-                        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-                    }
+                if let Some(pid) = running_exec_job(&record) {
+                    let _ = kill(pid, Signal::SIGTERM);
                 }
             }
         })

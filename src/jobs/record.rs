@@ -52,6 +52,9 @@ impl JobStatus {
     }
 }
 
+/// How long a record nobody has taken yet counts as starting rather than lost.
+const START_GRACE_SECS: i64 = 60;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: JobId,
@@ -110,6 +113,12 @@ impl JobRecord {
             self.exit_code = exit_code;
             self.finished_at = Some(now);
         }
+    }
+
+    /// Whether no process has taken the record yet and it is too young to call lost:
+    /// `exec-job` may still be starting (a busy machine, a slow user manager).
+    pub fn is_starting(&self, now: i64) -> bool {
+        self.pid.is_none() && now - self.started_at < START_GRACE_SECS
     }
 
     pub fn lost(&mut self, why: &str, now: i64) {
@@ -294,6 +303,19 @@ mod tests {
         assert_eq!(JobStatus::from_exit(2, false), JobStatus::Error);
         assert_eq!(JobStatus::from_exit(130, false), JobStatus::Error);
         assert_eq!(JobStatus::from_exit(0, true), JobStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_record_nobody_took_is_starting_only_for_the_grace_period() {
+        let mut r = record("mac", 1_000);
+        assert!(r.is_starting(1_000));
+        assert!(r.is_starting(1_000 + START_GRACE_SECS - 1));
+        assert!(!r.is_starting(1_000 + START_GRACE_SECS));
+        r.pid = Some(42);
+        assert!(
+            !r.is_starting(1_000),
+            "a record with a process is not starting"
+        );
     }
 
     #[test]

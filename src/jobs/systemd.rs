@@ -19,9 +19,6 @@ use crate::logging::message_id;
 use crate::model::JobId;
 use crate::systemd::{SystemdError, TransientService, UnitState, UserManager};
 
-/// A queued record whose unit is not there yet is young, not lost, for this long.
-const START_GRACE_SECS: i64 = 60;
-
 pub struct SystemdBackend {
     manager: UserManager,
     exe: PathBuf,
@@ -151,11 +148,7 @@ impl Backend for SystemdBackend {
         Box::pin(async move {
             match self.manager.unit_state(&unit_name(&record.id)).await {
                 Ok(UnitState::Running) => Liveness::Alive,
-                Ok(UnitState::Gone)
-                    if record.pid.is_none()
-                        && self.clock.now().unix_timestamp() - record.started_at
-                            < START_GRACE_SECS =>
-                {
+                Ok(UnitState::Gone) if record.is_starting(self.clock.now().unix_timestamp()) => {
                     Liveness::Alive
                 }
                 Ok(UnitState::Gone) => Liveness::Gone,
