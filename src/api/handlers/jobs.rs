@@ -29,7 +29,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Busy { .. } => ApiError::Conflict(err.to_string()),
-            StoreError::NotFound => ApiError::NotFound("job not found".into()),
+            StoreError::NotFound => ApiError::NotFound(err.to_string()),
             StoreError::Io(e) => e.into(),
         }
     }
@@ -150,8 +150,7 @@ async fn require_initialized(state: &AppState, repo: &RepoName) -> Result<(), Ap
 }
 
 fn job_id(raw: &str) -> Result<JobId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::NotFound("job not found".into()))
+    raw.parse().map_err(|_| StoreError::NotFound.into())
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
@@ -168,11 +167,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
     let id = job_id(&id)?;
-    let (record, tail) = state
-        .jobs
-        .get(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("job not found".into()))?;
+    let (record, tail) = state.jobs.get(&id).await?.ok_or(StoreError::NotFound)?;
     Ok(Json(Job::new(&record, tail)))
 }
 
@@ -197,11 +192,7 @@ pub async fn stream(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = job_id(&id)?;
-    let (record, follow) = state
-        .jobs
-        .follow(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("job not found".into()))?;
+    let (record, follow) = state.jobs.follow(&id).await?.ok_or(StoreError::NotFound)?;
     let (tx, rx) = mpsc::channel::<Event>(64);
     // An open stream is activity: borgbox must not idle-exit under it.
     let busy = state.activity.busy();
