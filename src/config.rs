@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::schedules::calendar::Zone;
+
 /// A secret that must never reach a log, argv, a unit property or the journal.
 /// No Display, no Serialize; reviewers grep for `expose()`.
 #[derive(Clone)]
@@ -114,6 +116,12 @@ pub struct Settings {
     pub backend: BackendChoice,
     /// The uid borgbox runs as: the owner of repos, authorized_keys and sessions.
     pub uid: u32,
+    /// The server's time zone, in which schedules fire (API.md 11.3).
+    pub zone: Zone,
+    /// borg's user unit directory, where generated timers go (DESIGN.md).
+    pub user_unit_dir: PathBuf,
+    /// Where borg's user manager keeps the last-trigger stamps of persistent timers.
+    pub timer_stamp_dir: PathBuf,
 }
 
 impl ConfigArgs {
@@ -242,6 +250,10 @@ impl Settings {
             },
         };
 
+        let tz = std::env::var("TZ").ok();
+        let zone =
+            Zone::from_system(tz.as_deref()).map_err(|e| ConfigError::new("TZ", e.to_string()))?;
+
         Ok(Settings {
             addr: parse_addr(args.addr.as_deref().unwrap_or(":9999"))?,
             repo_root,
@@ -257,7 +269,36 @@ impl Settings {
             idle_timeout,
             backend: args.backend.unwrap_or(BackendChoice::Auto),
             uid: uid.as_raw(),
+            zone,
+            user_unit_dir: home.join(".config/systemd/user"),
+            timer_stamp_dir: home.join(".local/share/systemd/timers"),
         })
+    }
+
+    /// Checks that every path `serve` writes can be written, so a path outside the unit's
+    /// sandbox fails at start with one line naming the setting, not at the first request.
+    pub fn check_writable(&self) -> Result<(), ConfigError> {
+        let parent = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (setting, dir) in [
+            ("BORGBOX_REPO_ROOT (--repo-root)", self.repo_root.clone()),
+            ("BORGBOX_AUTH_KEYS (--auth-keys)", parent(&self.auth_keys)),
+            ("BORGBOX_STATE_DIR (--state-dir)", self.state_dir.clone()),
+            ("BORGBOX_SCHEDULES (--schedules)", parent(&self.schedules)),
+            ("BORGBOX_ALERTS (--alerts)", parent(&self.alerts)),
+        ] {
+            writable(&dir).map_err(|e| {
+                ConfigError::new(
+                    setting,
+                    format!(
+                        "{} is not writable ({e}); under systemd, let the service write it: \
+                         systemctl edit borgbox.service, then [Service] ReadWritePaths={}",
+                        dir.display(),
+                        dir.display()
+                    ),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// `<repo root>/<name>`: the one path in `Repo.path`, `ssh_url` and the forced command.
@@ -279,6 +320,16 @@ impl Settings {
             path.display()
         )
     }
+}
+
+/// Whether files can be created in `dir`, or in its nearest existing ancestor when it does
+/// not exist yet (borgbox creates it). access(2) reports a read-only mount as EROFS.
+fn writable(dir: &Path) -> Result<(), nix::Error> {
+    let existing = dir.ancestors().find(|d| d.exists()).unwrap_or(dir);
+    nix::unistd::access(
+        existing,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
 }
 
 fn resolve_token(value: Option<&str>) -> Result<Secret, ConfigError> {

@@ -20,6 +20,13 @@ pub mod message_id {
     pub const JOB_STARTED: &str = "56b6109874d540d99990591ae6885d8a";
     pub const JOB_FINISHED: &str = "c487208ef72b486fa7b7febd09f2d38f";
     pub const JOB_CANCELLED: &str = "cf93938329ba4dd9aa59c2eb8b9dd0fb";
+    pub const QUOTA_CHANGED: &str = "50836e8502204684a19e415b1ed7a321";
+    pub const SCHEDULE_CHANGED: &str = "77eff8866d224a829f4ddf78cca8d950";
+    pub const SCHEDULE_FIRED: &str = "5d3762e2620c42679a430fdc1dd3bc2d";
+    pub const ALERT_CHANGED: &str = "5137e9caf8be4755b0d747b5dd0eda4f";
+    pub const ALERT_DELIVERED: &str = "a0d1a07bf22543b88ebe78c141b1ae7d";
+    pub const WEBHOOK_FAILED: &str = "556af16881f14a9da25894eff1d0afec";
+    pub const TIMERS_RECONCILED: &str = "2e68e40fb7764c7da8752a5abea00b51";
 }
 
 /// Sends `log` records to the journal when stderr is connected to it, else to stderr.

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::domain;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -90,23 +92,76 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
-impl From<crate::borg::BorgError> for ApiError {
-    fn from(err: crate::borg::BorgError) -> Self {
-        use crate::borg::BorgError;
+/// The one place domain errors meet status codes (API.md 2.3).
+impl From<domain::Error> for ApiError {
+    fn from(err: domain::Error) -> Self {
+        use domain::Error as E;
         match err {
-            BorgError::Io(e) => ApiError::Internal(e.into()),
-            other => ApiError::BadGateway(other.to_string()),
+            E::Invalid(message) => ApiError::BadRequest(message),
+            E::RepoNotFound | E::NotFound(_) => ApiError::NotFound(err.to_string()),
+            E::RepoExists
+            | E::AlreadyRegistered(_)
+            | E::NotRegistered
+            | E::NotInitialized
+            | E::KeyRegistered(_)
+            | E::KeyPresent
+            | E::Busy { .. }
+            | E::JobFinished => ApiError::Conflict(err.to_string()),
+            E::Borg(_) | E::Webhook(_) => ApiError::BadGateway(err.to_string()),
+            E::Unavailable(source) => ApiError::Unavailable(format!(
+                "borg's service manager is not reachable: {source:#}"
+            )),
+            E::Internal(source) => ApiError::Internal(source),
         }
     }
 }
 
-impl From<crate::repos::RepoError> for ApiError {
-    fn from(err: crate::repos::RepoError) -> Self {
-        use crate::repos::RepoError;
-        match err {
-            RepoError::Exists => ApiError::Conflict("repo already exists".into()),
-            RepoError::NotFound => ApiError::repo_not_found(),
-            RepoError::Io(e) => e.into(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JobId;
+
+    #[test]
+    fn domain_errors_get_the_documented_statuses() {
+        let cases: Vec<(domain::Error, u16)> = vec![
+            (domain::Error::Invalid("x".into()), 400),
+            (domain::Error::RepoNotFound, 404),
+            (domain::Error::NotFound("schedule"), 404),
+            (domain::Error::RepoExists, 409),
+            (domain::Error::NotRegistered, 409),
+            (domain::Error::NotInitialized, 409),
+            (domain::Error::KeyPresent, 409),
+            (
+                domain::Error::Busy {
+                    repo: "mac".parse().unwrap(),
+                    id: JobId::random(),
+                },
+                409,
+            ),
+            (domain::Error::JobFinished, 409),
+            (
+                domain::Error::Borg(crate::borg::BorgError::Failed("locked".into())),
+                502,
+            ),
+            (
+                domain::Error::Webhook(crate::alerts::webhook::DeliveryError::Status(404)),
+                502,
+            ),
+            (domain::Error::Unavailable(anyhow::anyhow!("down")), 503),
+            (domain::Error::Internal(anyhow::anyhow!("disk")), 500),
+        ];
+        for (err, status) in cases {
+            let shown = err.to_string();
+            let api = ApiError::from(err);
+            assert_eq!(api.status().as_u16(), status, "{shown}");
         }
+        assert_eq!(
+            ApiError::from(domain::Error::NotFound("alert")).to_string(),
+            "alert not found"
+        );
+        assert_eq!(
+            ApiError::from(domain::Error::Internal(anyhow::anyhow!("secret path"))).to_string(),
+            "internal error"
+        );
     }
 }

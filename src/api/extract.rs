@@ -89,6 +89,15 @@ impl Body {
             })
             .transpose()
     }
+
+    /// Like `opt_int`, but an integer beyond i64 is i64::MAX rather than an error: for
+    /// fields where any integer is acceptable when unused (a daily schedule's `weekday`).
+    pub fn opt_int_saturating(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        match self.field(key) {
+            Some(Value::Number(n)) if n.is_u64() && !n.is_i64() => Ok(Some(i64::MAX)),
+            _ => self.opt_int(key),
+        }
+    }
 }
 
 /// A `{name}` path segment. An invalid name is an unknown repo: 404 (API.md 2.8).

@@ -22,7 +22,7 @@ use crate::logging::message_id;
 const HEALTH: &str = "/api/v1/health";
 
 pub fn router(state: AppState) -> Router {
-    use handlers::{jobs, keys, repos, server};
+    use handlers::{alerts, jobs, keys, repos, schedules, server};
     let api = Router::new()
         .route("/health", get(server::health))
         .route("/info", get(server::info))
@@ -32,9 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/repos/import", post(repos::import))
         .route(
             "/repos/{name}",
-            get(repos::show)
-                .patch(repos::set_append_only)
-                .delete(repos::remove),
+            get(repos::show).patch(repos::update).delete(repos::remove),
         )
         .route("/repos/{name}/archives", get(repos::archives))
         .route("/repos/{name}/break-lock", post(repos::break_lock))
@@ -45,7 +43,30 @@ pub fn router(state: AppState) -> Router {
         .route("/repos/{name}/compact", post(jobs::compact))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
-        .route("/jobs/{id}/stream", get(jobs::stream));
+        .route("/jobs/{id}/stream", get(jobs::stream))
+        .route(
+            "/repos/{name}/schedules",
+            get(schedules::list_for_repo).post(schedules::create),
+        )
+        .route("/schedules", get(schedules::list))
+        .route(
+            "/schedules/{id}",
+            get(schedules::show)
+                .patch(schedules::update)
+                .delete(schedules::remove),
+        )
+        .route(
+            "/repos/{name}/alerts",
+            get(alerts::list_for_repo).post(alerts::create),
+        )
+        .route("/alerts", get(alerts::list))
+        .route(
+            "/alerts/{id}",
+            get(alerts::show)
+                .patch(alerts::update)
+                .delete(alerts::remove),
+        )
+        .route("/alerts/{id}/test", post(alerts::test));
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::NotFound("not found".into()) })

@@ -1,4 +1,5 @@
-//! What every handler shares: settings, the clock, the repo and key stores, borg.
+//! What every handler shares: the domain operations, and what only the HTTP edge needs
+//! (the token's digest, activity for idle exit, the last `GET /repos` answer).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -7,30 +8,17 @@ use axum::body::Bytes;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::borg::Borg;
-use crate::clock::Clock;
-use crate::config::Settings;
+use crate::domain::Domain;
 use crate::files::FileStamp;
-use crate::jobs::backend::Backend;
-use crate::jobs::record::JobStore;
-use crate::jobs::Jobs;
-use crate::keys::{AddedAt, KeyStore};
-use crate::repos::Repos;
 use crate::serve::idle::Activity;
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
 
 pub struct Inner {
-    pub settings: Settings,
-    pub clock: Arc<dyn Clock>,
-    pub repos: Repos,
-    pub keys: KeyStore,
-    pub added_at: AddedAt,
-    pub borg: Borg,
+    pub domain: Arc<Domain>,
     pub activated_at: OffsetDateTime,
     pub activated: Instant,
-    pub jobs: Jobs,
     /// Requests, streams and (process backend) jobs that keep borgbox from idling out.
     pub activity: Activity,
     /// The last `GET /repos` body and what it was made from.
@@ -51,31 +39,16 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Cheap: nothing here grows with the number of repos or jobs.
-    pub fn new(
-        settings: Settings,
-        clock: Arc<dyn Clock>,
-        backend: Arc<dyn Backend>,
-        activity: Activity,
-    ) -> AppState {
-        let token_digest = Sha256::digest(settings.token.expose().as_bytes()).into();
-        let inner = Inner {
-            repos: Repos::new(settings.repo_root.clone(), &settings.state_dir),
-            keys: KeyStore::new(settings.auth_keys.clone()),
-            added_at: AddedAt::new(settings.state_dir.join("keys-added.json")),
-            borg: Borg {
-                binary: settings.borg.clone(),
-                base_dir: settings.state_dir.join("borg"),
-            },
-            activated_at: clock.now(),
+    pub fn new(domain: Arc<Domain>, activity: Activity) -> AppState {
+        let token_digest = Sha256::digest(domain.settings.token.expose().as_bytes()).into();
+        AppState(Arc::new(Inner {
+            activated_at: domain.clock.now(),
             activated: Instant::now(),
-            jobs: Jobs::new(JobStore::new(&settings.state_dir), backend, clock.clone()),
             activity,
             repo_list: Mutex::new(None),
-            clock,
-            settings,
+            domain,
             token_digest,
-        };
-        AppState(Arc::new(inner))
+        }))
     }
 
     /// Compares SHA-256 digests in constant time, so neither the token's contents nor its

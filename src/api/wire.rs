@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
+use crate::domain::RepoView;
 use crate::jobs::record::JobRecord;
 use crate::model::timestamp::{format_opt, format_utc};
-use crate::repos::{Details, Facts};
 
 #[derive(Debug, Serialize)]
 pub struct Repo {
@@ -16,60 +16,46 @@ pub struct Repo {
     pub initialized: bool,
     pub size_bytes: u64,
     pub modified_at: String,
+    /// In the list form too (API.md 16.1): both come from the cached facts.
+    pub quota_used_bytes: u64,
+    pub storage_quota_bytes: u64,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub details: Option<RepoDetails>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RepoDetails {
-    pub quota_used_bytes: u64,
-    pub storage_quota_bytes: u64,
     pub transaction_id: u64,
     pub segments: u64,
     pub last_write: String,
     pub locked: bool,
     pub keys: u64,
+    pub quota_source: &'static str,
 }
 
-/// What authorized_keys says about one repo.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Registration {
-    pub keys: usize,
-    pub all_append_only: bool,
-}
-
-impl Repo {
-    pub fn new(
-        name: String,
-        path: String,
-        ssh_url: String,
-        facts: &Facts,
-        reg: Registration,
-    ) -> Repo {
+impl From<RepoView> for Repo {
+    fn from(view: RepoView) -> Repo {
+        let reg = view.registration;
         Repo {
-            name,
-            path,
-            ssh_url,
             registered: reg.keys > 0,
             append_only: reg.keys > 0 && reg.all_append_only,
-            initialized: facts.initialized,
-            size_bytes: facts.size_bytes,
-            modified_at: format_utc(facts.modified_at),
-            details: None,
+            initialized: view.facts.initialized,
+            size_bytes: view.facts.size_bytes,
+            modified_at: format_utc(view.facts.modified_at),
+            quota_used_bytes: view.facts.quota_used_bytes,
+            storage_quota_bytes: view.storage_quota_bytes(),
+            details: view.details.as_ref().map(|details| RepoDetails {
+                transaction_id: details.transaction_id,
+                segments: details.segments,
+                last_write: format_opt(details.last_write),
+                locked: details.locked,
+                keys: reg.keys as u64,
+                quota_source: view.quota_source(),
+            }),
+            name: view.name,
+            path: view.path,
+            ssh_url: view.ssh_url,
         }
-    }
-
-    pub fn with_details(mut self, details: &Details, reg: Registration) -> Repo {
-        self.details = Some(RepoDetails {
-            quota_used_bytes: details.quota_used_bytes,
-            storage_quota_bytes: details.storage_quota_bytes,
-            transaction_id: details.transaction_id,
-            segments: details.segments,
-            last_write: format_opt(details.last_write),
-            locked: details.locked,
-            keys: reg.keys as u64,
-        });
-        self
     }
 }
 

@@ -289,7 +289,7 @@ impl Borg {
             key,
             version: version.clone(),
         }) {
-            if let Err(e) = crate::files::write_atomic(cache, &bytes, 0o600) {
+            if let Err(e) = crate::files::replace(cache, &bytes, 0o600) {
                 log::warn!(
                     "failed to cache the borg version in {}: {e}",
                     cache.display()

@@ -12,6 +12,8 @@ use tokio::io::AsyncReadExt;
 use crate::borg::Borg;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigArgs, Settings};
+use crate::domain::repo_lock_path;
+use crate::files;
 use crate::jobs::live;
 use crate::jobs::output::LineSplitter;
 use crate::jobs::record::{JobRecord, JobStatus, JobStore};
@@ -56,6 +58,15 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
     let signals = Signals::install()?;
     let pid = std::process::id() as i32;
     let ticks = crate::sysinfo::process_start_ticks(pid);
+    let repo = store
+        .read(id)
+        .with_context(|| format!("failed to read job {id}"))?
+        .with_context(|| format!("job {id} does not exist"))?
+        .repo;
+    let repos = Repos::new(settings.repo_root.clone(), &settings.state_dir);
+    // Under the repo's lock, like every operation on it: whoever started this job (the API,
+    // a schedule) has finished its part before borg starts.
+    let repo_lock = files::lock(&repo_lock_path(&settings.state_dir, &repo))?;
     // queued → running, unless it was cancelled while queued.
     let record = store
         .update(id, |r| {
@@ -78,8 +89,11 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
         };
     };
 
-    let repos = Repos::new(settings.repo_root.clone(), &settings.state_dir);
-    let before = repos.details(&record.repo, &settings.state_dir);
+    // The last write as it was just before the job (API.md 12.2).
+    let before = repos
+        .last_write(&record.repo, &settings.state_dir)
+        .flatten();
+    drop(repo_lock);
     let emit = Emitter::new(journal, &record, &store);
     let borg = Borg {
         binary: settings.borg.clone(),
@@ -96,7 +110,7 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
     };
 
     let now = clock.now().unix_timestamp();
-    let status = store.update(id, |r| {
+    let finished = store.update(id, |r| {
         let cancelled = interrupted || r.cancel_requested;
         let status = if code == -1 {
             JobStatus::Error
@@ -104,9 +118,11 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
             JobStatus::from_exit(code, cancelled)
         };
         r.finish(status, code, now);
-        r.status
+        r.clone()
     })?;
-    if let Some(last_write) = before.last_write {
+    if let Some(last_write) = before {
+        // What the job committed is borgbox's, not a client's backup (API.md 12.2).
+        let _lock = files::lock(&repo_lock_path(&settings.state_dir, &record.repo))?;
         let after = repos.details(&record.repo, &settings.state_dir);
         if let Err(e) = crate::repos::record_own_write(
             &settings.state_dir,
@@ -117,11 +133,14 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
             log::warn!(borgbox_repo = record.repo.as_str(); "failed to record job {id}'s transaction: {e}");
         }
     }
-    emit.finished(status, code);
+    let schedules = crate::schedules::store::schedule_store(settings.schedules.clone());
+    if let Err(e) = crate::schedules::store::job_ended(&schedules, &finished) {
+        log::warn!(borgbox_job_id = id.as_str(); "failed to record job {id}'s end in its schedule: {e}");
+    }
+    emit.finished(finished.status, code);
     Ok(code)
 }
 
-/// Reads borg's merged output line by line until it exits; SIGINT means cancel.
 /// SIGINT (a cancel) and SIGTERM (a stop or kill of our unit), caught from the start.
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
@@ -138,6 +157,7 @@ impl Signals {
     }
 }
 
+/// Reads borg's merged output line by line until it exits; SIGINT means cancel.
 async fn supervise(
     mut running: crate::borg::Running,
     signals: Signals,

@@ -52,6 +52,12 @@ impl JobFinishedCmd {
             r.finish(JobStatus::Error, code, now);
             Some(r.clone())
         });
+        if let Ok(Some(r)) = &recorded {
+            let schedules = crate::schedules::store::schedule_store(settings.schedules.clone());
+            if let Err(e) = crate::schedules::store::job_ended(&schedules, r) {
+                log::warn!("failed to record job {}'s end in its schedule: {e}", r.id);
+            }
+        }
         match recorded {
             Ok(Some(r)) => log::info!(
                 message_id = message_id::JOB_FINISHED,

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -10,14 +9,11 @@ use rand::Rng;
 
 use crate::api::{self, state::AppState};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{BackendChoice, ConfigArgs, Settings};
+use crate::config::{ConfigArgs, Settings};
+use crate::domain::Domain;
 use crate::jobs::backend::Backend;
-use crate::jobs::process::ProcessBackend;
-use crate::jobs::record::JobStore;
-use crate::jobs::systemd::SystemdBackend;
 use crate::serve::idle::Activity;
-use crate::serve::{self, listener};
-use crate::systemd::UserManager;
+use crate::serve::{self, listener, ticker, Limits};
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -40,6 +36,7 @@ impl ServeCmd {
         } else {
             (Settings::resolve(self.config)?, false)
         };
+        settings.check_writable()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -50,67 +47,48 @@ impl ServeCmd {
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let activity = Activity::default();
-            let backend = choose_backend(&settings, &activity, &clock).await?;
-            let app = api::router(AppState::new(
-                settings,
-                clock,
-                backend.clone(),
-                activity.clone(),
-            ));
-            let served = serve::run(listener, app, idle_timeout, activity).await;
+            let backend = super::choose_backend(&settings, &activity, &clock).await?;
+            let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
+            // Refuse to start on a schedules or alerts file borgbox cannot read, rather
+            // than overwrite it later.
+            domain.schedules.load()?;
+            domain.alerts.load()?;
+            let background = start_background(&domain, &backend, &activity);
+            let app = api::router(AppState::new(domain, activity.clone()));
+            serve::run(
+                listener,
+                app,
+                idle_timeout,
+                activity,
+                Limits::for_this_process(),
+                serve::shutdown_signal(),
+            )
+            .await;
+            background.abort();
             backend.shutdown().await;
-            served
+            Ok(())
         })
     }
 }
 
-/// `auto` takes borg's user manager when its bus answers, else child processes.
-async fn choose_backend(
-    settings: &Settings,
+/// The process backend drives schedules and alerts itself; with the systemd backend the
+/// timers do, and serve only settles schedules whose job ended while nobody watched.
+fn start_background(
+    domain: &Arc<Domain>,
+    backend: &Arc<dyn Backend>,
     activity: &Activity,
-    clock: &Arc<dyn Clock>,
-) -> anyhow::Result<Arc<dyn Backend>> {
-    let exe = std::env::current_exe().context("cannot find the borgbox binary for exec-job")?;
-    let store = JobStore::new(&settings.state_dir);
-    let bus = format!("/run/user/{}/bus", settings.uid);
-    let systemd = match settings.backend {
-        BackendChoice::Process => None,
-        // The user bus restarts with the manager: give it a few seconds when asked for.
-        BackendChoice::Systemd => Some(
-            UserManager::connect(settings.uid, Duration::from_secs(10))
-                .await
-                .context("BORGBOX_BACKEND=systemd")?,
-        ),
-        BackendChoice::Auto if std::path::Path::new(&bus).exists() => {
-            match UserManager::connect(settings.uid, Duration::from_secs(3)).await {
-                Ok(manager) => Some(manager),
-                Err(e) => {
-                    log::warn!("{e}; running jobs as child processes");
-                    None
-                }
+) -> tokio::task::JoinHandle<()> {
+    let domain = domain.clone();
+    if backend.name() == "process" {
+        let activity = activity.clone();
+        tokio::spawn(ticker::run(domain, activity, ticker::Cadence::default()))
+    } else {
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = domain.settle_schedules() {
+                log::warn!("failed to settle schedules: {e}");
             }
-        }
-        BackendChoice::Auto => None,
-    };
-    let backend: Arc<dyn Backend> = match systemd {
-        Some(manager) => Arc::new(SystemdBackend::new(
-            manager,
-            exe,
-            settings.child_env(),
-            settings.uid,
-            store,
-            clock.clone(),
-        )),
-        None => Arc::new(ProcessBackend::new(
-            exe,
-            settings.child_env(),
-            store,
-            activity.clone(),
-            clock.clone(),
-        )),
-    };
-    log::debug!("jobs run with the {} backend", backend.name());
-    Ok(backend)
+        })
+    }
 }
 
 fn default_dev_dir() -> PathBuf {
@@ -133,7 +111,7 @@ fn dev_settings(mut config: ConfigArgs, dir: &Path) -> anyhow::Result<Settings> 
             .take(40)
             .map(char::from)
             .collect();
-        crate::files::write_atomic(&token_file, token.as_bytes(), 0o600)
+        crate::files::replace(&token_file, token.as_bytes(), 0o600)
             .with_context(|| format!("failed to write {}", token_file.display()))?;
         println!(
             "borgbox dev token (kept in {}): {token}",

@@ -11,6 +11,8 @@
 //! - `log_tail` and `follow` read the job's output lines, the latter as a replay of the
 //!   tail followed by live lines; the live channel closes when the job has ended.
 //! - `shutdown` runs when `serve` exits; jobs that outlive it are left alone.
+//! - `sync_timers` makes borg's timers exactly `timers` (systemd: unit files, reload,
+//!   enable and start or stop); the process backend's ticker reads the files instead.
 
 use std::future::Future;
 use std::io;
@@ -67,5 +69,11 @@ pub trait Backend: Send + Sync {
     /// Called when `serve` exits: jobs that would die with it are asked to stop.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
+    }
+    fn sync_timers<'a>(
+        &'a self,
+        _timers: &'a [crate::schedules::render::TimerFile],
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async { Ok(()) })
     }
 }

@@ -3,7 +3,7 @@
 //! its lines are counted and reported as one `Skipped` once it catches up.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
@@ -105,8 +105,6 @@ impl Hub {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
-
-pub type SharedHub = Arc<Hub>;
 
 #[cfg(test)]
 mod tests {

@@ -82,13 +82,15 @@ impl Jobs {
         Ok(None)
     }
 
-    /// Accepts a job and launches it; 409-worthy `Busy` when one runs on the repo.
+    /// Accepts a job and launches it; 409-worthy `Busy` when one runs on the repo. The
+    /// caller holds the repo's lock (`domain`), so nothing else starts or deletes meanwhile.
     pub async fn start(
         &self,
         repo: RepoName,
         kind: JobKind,
         options: JobOptions,
         passphrase: Option<Secret>,
+        schedule: Option<crate::model::ScheduleId>,
     ) -> Result<JobRecord, JobError> {
         // Liveness may need the service manager, so it is asked before taking the lock;
         // a record that appears in between counts as alive.
@@ -111,6 +113,7 @@ impl Jobs {
         let now = self.now();
         let mut record = JobRecord::new(JobId::random(), repo, kind, options, now);
         record.has_passphrase = passphrase.is_some();
+        record.schedule = schedule;
         let created = record.clone();
         self.blocking(move |store| {
             store.create_exclusive(
@@ -123,13 +126,24 @@ impl Jobs {
         if let Err(err) = self.backend.start(&record, passphrase).await {
             let now = self.now();
             let note = format!("borgbox: could not start the job: {err:#}");
-            let _ = self.store.update(&record.id, |r| {
-                r.note = Some(note);
-                r.finish(JobStatus::Error, -1, now);
-            });
+            let id = record.id.clone();
+            let _ = self
+                .blocking(move |store| {
+                    store.update(&id, |r| {
+                        r.note = Some(note);
+                        r.finish(JobStatus::Error, -1, now);
+                    })
+                })
+                .await;
             return Err(err.into());
         }
-        Ok(self.store.read(&record.id).ok().flatten().unwrap_or(record))
+        let id = record.id.clone();
+        Ok(self
+            .blocking(move |store| Ok(store.read(&id)?))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(record))
     }
 
     pub async fn get(&self, id: &JobId) -> Result<Option<(JobRecord, Vec<String>)>, StoreError> {
@@ -159,12 +173,15 @@ impl Jobs {
             return record;
         }
         let now = self.now();
-        self.store
-            .update(&record.id, |r| {
+        let id = record.id.clone();
+        self.blocking(move |store| {
+            store.update(&id, |r| {
                 r.lost("its process vanished without an exit status", now);
                 r.clone()
             })
-            .unwrap_or(record)
+        })
+        .await
+        .unwrap_or(record)
     }
 
     async fn tail(&self, record: &JobRecord) -> Vec<String> {
@@ -310,6 +327,7 @@ mod tests {
                 JobKind::Check,
                 JobOptions::default(),
                 None,
+                None,
             )
             .await
             .unwrap();
@@ -329,6 +347,7 @@ mod tests {
                 "b".parse().unwrap(),
                 JobKind::Compact,
                 JobOptions::default(),
+                None,
                 None,
             )
             .await

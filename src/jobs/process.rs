@@ -71,10 +71,14 @@ impl ProcessBackend {
         drop(command); // our copy of the passphrase pipe's read end
         let pid = child.id().map(|p| p as i32);
         let ticks = pid.and_then(crate::sysinfo::process_start_ticks);
-        self.store.update(&record.id, |r| {
-            r.pid = pid;
-            r.pid_start = ticks;
-        })?;
+        let (store, id) = (self.store.clone(), record.id.clone());
+        tokio::task::spawn_blocking(move || {
+            store.update(&id, |r| {
+                r.pid = pid;
+                r.pid_start = ticks;
+            })
+        })
+        .await??;
         let stdout = child.stdout.take().context("exec-job has no stdout")?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -97,14 +101,14 @@ impl ProcessBackend {
             }
             let status = child.wait().await;
             let now = clock.now().unix_timestamp();
-            let _ = store.update(&id, |r| match &status {
-                Ok(s) => r.lost(
-                    &format!("exec-job ended ({s}) without recording an exit status"),
-                    now,
-                ),
-                Err(e) => r.lost(&format!("failed to wait for exec-job: {e}"), now),
-            });
-            hub.close(&id);
+            let why = match &status {
+                Ok(s) => format!("exec-job ended ({s}) without recording an exit status"),
+                Err(e) => format!("failed to wait for exec-job: {e}"),
+            };
+            let closing = id.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || store.update(&id, |r| r.lost(&why, now))).await;
+            hub.close(&closing);
         });
         Ok(())
     }

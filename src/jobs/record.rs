@@ -79,6 +79,9 @@ pub struct JobRecord {
     /// A line borgbox adds to the log, e.g. why a job was lost.
     #[serde(default)]
     pub note: Option<String>,
+    /// The schedule that started it, whose `last_status` follows it (API.md 11.4).
+    #[serde(default)]
+    pub schedule: Option<crate::model::ScheduleId>,
 }
 
 impl JobRecord {
@@ -103,6 +106,7 @@ impl JobRecord {
             pid_start: None,
             cancel_requested: false,
             note: None,
+            schedule: None,
         }
     }
 
@@ -166,6 +170,11 @@ impl JobStore {
         self.dir.join(format!("{id}.log"))
     }
 
+    /// A finished job's log tail, cached by the systemd backend (the journal is slow).
+    pub fn tail_cache_path(&self, id: &JobId) -> PathBuf {
+        self.dir.join(format!("{id}.tail.json"))
+    }
+
     pub fn read(&self, id: &JobId) -> io::Result<Option<JobRecord>> {
         match fs::read(self.record_path(id)) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -187,19 +196,18 @@ impl JobStore {
         if !path.exists() {
             return Err(StoreError::NotFound);
         }
-        let _lock = files::lock(&path)?;
-        let mut record = self.read(id)?.ok_or(StoreError::NotFound)?;
+        let lock = files::lock(&path)?;
+        let Some(mut record) = self.read(id)? else {
+            // Pruned meanwhile: its lock file goes too.
+            lock.remove()?;
+            return Err(StoreError::NotFound);
+        };
         let before = record.clone();
         let out = change(&mut record);
         if record != before {
-            self.write(&record)?;
+            write(&lock, &record)?;
         }
         Ok(out)
-    }
-
-    fn write(&self, record: &JobRecord) -> io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-        files::write_atomic(&self.record_path(&record.id), &bytes, 0o600)
     }
 
     /// Every record, newest first (`started_at`, then `id`, descending).
@@ -258,28 +266,36 @@ impl JobStore {
                 }
             }
         }
-        self.write(record)?;
+        write(&files::lock(&self.record_path(&record.id))?, record)?;
         self.prune(records)?;
         Ok(())
     }
 
+    /// Removes finished jobs beyond `RETAINED`, each under its record's lock, which goes
+    /// last (only its holder may remove it: `files::FileLock::remove`).
     fn prune(&self, newest_first: Vec<JobRecord>) -> io::Result<()> {
         let finished = newest_first.into_iter().filter(|r| r.status.is_final());
         for old in finished.skip(RETAINED) {
-            for path in [
-                self.record_path(&old.id),
-                self.log_path(&old.id),
-                files::lock_path(&self.record_path(&old.id)),
-            ] {
+            let record = self.record_path(&old.id);
+            let tail = self.tail_cache_path(&old.id);
+            let (record_lock, tail_lock) = (files::lock(&record)?, files::lock(&tail)?);
+            for path in [record, tail, self.log_path(&old.id)] {
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e),
                 }
             }
+            tail_lock.remove()?;
+            record_lock.remove()?;
         }
         Ok(())
     }
+}
+
+fn write(lock: &files::FileLock, record: &JobRecord) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+    lock.replace(&bytes, 0o600)
 }
 
 #[cfg(test)]

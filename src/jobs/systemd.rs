@@ -12,11 +12,13 @@ use super::hub::Hub;
 use super::live::{self, Datagram, Sequencer};
 use super::record::{JobRecord, JobStore, Liveness};
 use crate::clock::Clock;
-use crate::config::Secret;
+use crate::config::{Secret, Settings};
 use crate::journal::parse::Entry;
 use crate::journal::reader::Query;
 use crate::logging::message_id;
 use crate::model::JobId;
+use crate::schedules::reconcile;
+use crate::schedules::render::TimerFile;
 use crate::systemd::{SystemdError, TransientService, UnitState, UserManager};
 
 pub struct SystemdBackend {
@@ -24,6 +26,9 @@ pub struct SystemdBackend {
     exe: PathBuf,
     env: Vec<String>,
     uid: u32,
+    /// Where generated timers go, and where borg's manager keeps their last triggers.
+    user_unit_dir: PathBuf,
+    timer_stamp_dir: PathBuf,
     store: JobStore,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -39,17 +44,22 @@ impl SystemdBackend {
     pub fn new(
         manager: UserManager,
         exe: PathBuf,
-        env: Vec<(String, String)>,
-        uid: u32,
+        settings: &Settings,
         store: JobStore,
         clock: Arc<dyn Clock>,
     ) -> SystemdBackend {
-        let env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let env = settings
+            .child_env()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         SystemdBackend {
             manager,
             exe,
             env,
-            uid,
+            uid: settings.uid,
+            user_unit_dir: settings.user_unit_dir.clone(),
+            timer_stamp_dir: settings.timer_stamp_dir.clone(),
             store,
             hub: Arc::new(Hub::default()),
             clock,
@@ -62,10 +72,6 @@ impl SystemdBackend {
             uid: self.uid,
             job_id: id.to_string(),
         }
-    }
-
-    fn tail_cache(&self, id: &JobId) -> PathBuf {
-        self.store.log_path(id).with_extension("tail.json")
     }
 
     async fn journal_tail(&self, id: &JobId, lines: usize) -> io::Result<Vec<String>> {
@@ -171,7 +177,7 @@ impl Backend for SystemdBackend {
                 return self.journal_tail(&record.id, lines).await;
             }
             // A finished job's tail never changes: read the journal once.
-            let cache = self.tail_cache(&record.id);
+            let cache = self.store.tail_cache_path(&record.id);
             if let Some(tail) = std::fs::read(&cache)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
@@ -180,8 +186,34 @@ impl Backend for SystemdBackend {
             }
             let tail = self.journal_tail(&record.id, lines).await?;
             let bytes = serde_json::to_vec(&tail).map_err(io::Error::other)?;
-            crate::files::write_atomic(&cache, &bytes, 0o600)?;
+            crate::files::replace(&cache, &bytes, 0o600)?;
             Ok(tail)
+        })
+    }
+
+    fn sync_timers<'a>(
+        &'a self,
+        timers: &'a [TimerFile],
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let dirs = reconcile::Dirs {
+                units: &self.user_unit_dir,
+                stamps: &self.timer_stamp_dir,
+            };
+            let report = reconcile::apply(&self.manager, &dirs, timers)
+                .await
+                .map_err(|e| match e.downcast::<SystemdError>() {
+                    Ok(e) => unavailable(e),
+                    Err(e) => BackendError::Other(e),
+                })?;
+            if !report.is_empty() {
+                log::info!(
+                    message_id = message_id::TIMERS_RECONCILED;
+                    "timers: {} written, {} removed, {} started",
+                    report.written.len(), report.removed.len(), report.started.len()
+                );
+            }
+            Ok(())
         })
     }
 

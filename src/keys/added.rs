@@ -43,7 +43,7 @@ impl AddedAt {
 
     /// Applies `change` to the records under the file lock.
     fn modify(&self, change: impl FnOnce(&mut Records)) -> std::io::Result<()> {
-        let _lock = files::lock(&self.path)?;
+        let lock = files::lock(&self.path)?;
         let mut records = self.read();
         let before = records.clone();
         change(&mut records);
@@ -51,7 +51,7 @@ impl AddedAt {
             return Ok(());
         }
         let bytes = serde_json::to_vec_pretty(&records).map_err(std::io::Error::other)?;
-        files::write_atomic(&self.path, &bytes, 0o600)
+        lock.replace(&bytes, 0o600)
     }
 
     pub fn record(&self, repo: &RepoName, fingerprint: &str, at: String) -> std::io::Result<()> {

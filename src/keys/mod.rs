@@ -13,5 +13,5 @@ pub use parse::{AuthorizedKeys, BlobOwner, ManagedKey, RepoKeys};
 pub use pubkey::{
     fingerprint_of_blob_b64, parse_public_key, sanitize_comment, InvalidKey, PublicKey,
 };
-pub use render::{forced_command, managed_line, UnsafePath};
+pub use render::{forced_command, managed_line, ServeFlags, UnsafePath};
 pub use store::KeyStore;

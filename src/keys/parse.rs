@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::pubkey::{fingerprint_of_blob_b64, is_supported_type};
-use super::render::{command_option, UnsafePath};
+use super::render::{command_option, ServeFlags, UnsafePath};
 use crate::model::RepoName;
 
 const TAG: &[u8] = b"# borgbox:";
@@ -29,14 +29,18 @@ pub struct ManagedKey {
     /// The text after the tag, trimmed; `""` when none.
     pub comment: String,
     pub append_only: bool,
+    /// `--storage-quota` in bytes; 0 = none.
+    pub storage_quota: u64,
 }
 
 /// A repo's managed lines in brief, for `GET /repos`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RepoKeys {
     pub keys: usize,
     /// Every one of the repo's lines carries `--append-only`.
     pub all_append_only: bool,
+    /// The first line's `--storage-quota` (API.md 16.1); 0 = none.
+    pub storage_quota: u64,
 }
 
 /// Which line already carries a key blob.
@@ -73,12 +77,14 @@ impl AuthorizedKeys {
     pub fn summary(&self) -> HashMap<String, RepoKeys> {
         let mut repos: HashMap<String, RepoKeys> = HashMap::new();
         for (line, m) in self.managed_lines() {
+            let flags = m.flags(line);
             let entry = repos.entry(m.repo.to_string()).or_insert(RepoKeys {
                 keys: 0,
                 all_append_only: true,
+                storage_quota: flags.storage_quota,
             });
             entry.keys += 1;
-            entry.all_append_only &= m.append_only(line);
+            entry.all_append_only &= flags.append_only;
         }
         repos
     }
@@ -130,22 +136,23 @@ impl AuthorizedKeys {
         self.lines.len() < before
     }
 
-    /// Gives each of the repo's managed lines the canonical `command="..."` option for
-    /// `append_only`, leaving every other byte alone; returns how many lines changed.
-    pub fn set_append_only(
+    /// Gives each of the repo's managed lines the canonical `command="..."` option for the
+    /// flags `change` makes of its current ones, leaving every other byte alone; returns
+    /// how many lines changed.
+    pub fn set_flags(
         &mut self,
         repo: &RepoName,
-        append_only: bool,
+        change: impl Fn(ServeFlags) -> ServeFlags,
         borg: &Path,
         repo_path: &Path,
     ) -> Result<usize, UnsafePath> {
-        let option = command_option(borg, repo_path, append_only)?;
         let mut changed = 0;
         for raw in &mut self.lines {
             let line = content(raw);
             let Some(m) = managed(line).filter(|m| m.repo == *repo) else {
                 continue;
             };
+            let option = command_option(borg, repo_path, change(m.flags(line)))?;
             // A managed line without a forced command gets one: it is what confines the key.
             let (at, new) = match (command_range(line, &m.key), &m.key.options) {
                 (Some(range), _) => (range, option.clone()),
@@ -190,7 +197,8 @@ impl Managed {
             fingerprint: self.fingerprint(line),
             algo: String::from_utf8_lossy(&line[self.key.algo.clone()]).into_owned(),
             comment: String::from_utf8_lossy(line[self.tag_end..].trim_ascii()).into_owned(),
-            append_only: self.append_only(line),
+            append_only: self.flags(line).append_only,
+            storage_quota: self.flags(line).storage_quota,
         }
     }
 
@@ -201,16 +209,47 @@ impl Managed {
             .unwrap_or_default()
     }
 
-    /// Whether the forced command has an `--append-only` argument.
-    fn append_only(&self, line: &[u8]) -> bool {
-        command_range(line, &self.key)
+    /// The forced command's `--append-only` and `--storage-quota` arguments.
+    fn flags(&self, line: &[u8]) -> ServeFlags {
+        let Some(command) = command_range(line, &self.key)
             .and_then(|range| dequote(&line[range.start + COMMAND.len()..range.end]))
-            .is_some_and(|command| {
-                command
-                    .split(u8::is_ascii_whitespace)
-                    .any(|arg| arg == b"--append-only")
-            })
+        else {
+            return ServeFlags::default();
+        };
+        let mut flags = ServeFlags::default();
+        let mut args = command
+            .split(u8::is_ascii_whitespace)
+            .filter(|a| !a.is_empty());
+        while let Some(arg) = args.next() {
+            if arg == b"--append-only" {
+                flags.append_only = true;
+            } else if arg == b"--storage-quota" {
+                flags.storage_quota = args.next().and_then(parse_size).unwrap_or(0);
+            } else if let Some(value) = arg.strip_prefix(b"--storage-quota=") {
+                flags.storage_quota = parse_size(value).unwrap_or(0);
+            }
+        }
+        flags
     }
+}
+
+/// A size as borg's `--storage-quota` takes it: digits with an optional decimal suffix
+/// (`10M` = 10,000,000, as borg's `parse_file_size`).
+fn parse_size(text: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (digits, power) = match text.char_indices().last()? {
+        (at, c @ ('K' | 'M' | 'G' | 'T' | 'P' | 'E')) => {
+            (&text[..at], 1 + "KMGTPE".find(c).unwrap_or(0) as u32)
+        }
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1000u64.checked_pow(power)?)
 }
 
 /// A line without its `\n` or `\r\n`.
@@ -378,13 +417,20 @@ mod tests {
         Path::new("/srv/repos").join(repo.as_str())
     }
 
+    fn ao(append_only: bool) -> ServeFlags {
+        ServeFlags {
+            append_only,
+            storage_quota: 0,
+        }
+    }
+
     fn line(repo: &str, n: u8, append_only: bool, comment: &str) -> String {
         let repo = name(repo);
         let key = key(n);
         managed_line(
             Path::new(BORG),
             &repo_path(&repo),
-            append_only,
+            ao(append_only),
             &key,
             &repo,
             comment,
@@ -443,12 +489,14 @@ mod tests {
                     algo: "ssh-ed25519".to_owned(),
                     comment: "first key".to_owned(),
                     append_only: true,
+                    storage_quota: 0,
                 },
                 ManagedKey {
                     fingerprint: key(3).fingerprint(),
                     algo: "ssh-ed25519".to_owned(),
                     comment: String::new(),
                     append_only: false,
+                    storage_quota: 0,
                 },
             ]
         );
@@ -458,14 +506,16 @@ mod tests {
             summary["mac"],
             RepoKeys {
                 keys: 2,
-                all_append_only: false
+                all_append_only: false,
+                storage_quota: 0,
             }
         );
         assert_eq!(
             summary["mac2"],
             RepoKeys {
                 keys: 1,
-                all_append_only: false
+                all_append_only: false,
+                storage_quota: 0,
             }
         );
         assert_eq!(
@@ -553,6 +603,69 @@ mod tests {
     }
 
     #[test]
+    fn storage_quota_is_read_from_the_command_option() {
+        let blob = key(1).blob_b64;
+        let cases = [
+            (
+                "command=\"borg serve --storage-quota 10000000 --restrict-to-repository /r\"",
+                10_000_000,
+            ),
+            (
+                "command=\"borg serve --append-only --storage-quota 10M\"",
+                10_000_000,
+            ),
+            ("command=\"borg serve --storage-quota=5G\"", 5_000_000_000),
+            ("command=\"borg serve --storage-quota\"", 0),
+            ("command=\"borg serve --storage-quota x10\"", 0),
+            (
+                "command=\"borg serve --storage-quota 99999999999999999999T\"",
+                0,
+            ),
+            ("command=\"borg serve\",from=\"--storage-quota 10\"", 0),
+            ("restrict", 0),
+        ];
+        for (options, expected) in cases {
+            let line = format!("{options} ssh-ed25519 {blob} # borgbox:mac");
+            let keys = AuthorizedKeys::parse(line.as_bytes());
+            assert_eq!(
+                keys.managed(&name("mac"))[0].storage_quota,
+                expected,
+                "{options}"
+            );
+            assert_eq!(keys.summary()["mac"].storage_quota, expected);
+        }
+    }
+
+    #[test]
+    fn set_flags_keeps_what_the_change_keeps() {
+        let repo = name("mac");
+        let path = repo_path(&repo);
+        let mut keys = AuthorizedKeys::parse(
+            format!(
+                "{}\n{}\n",
+                line("mac", 1, true, ""),
+                line("mac", 2, false, "")
+            )
+            .as_bytes(),
+        );
+        let quota = |flags: ServeFlags| ServeFlags {
+            storage_quota: 20_000_000,
+            ..flags
+        };
+        assert_eq!(keys.set_flags(&repo, quota, Path::new(BORG), &path), Ok(2));
+        let managed = keys.managed(&repo);
+        assert_eq!(
+            managed
+                .iter()
+                .map(|k| (k.append_only, k.storage_quota))
+                .collect::<Vec<_>>(),
+            vec![(true, 20_000_000), (false, 20_000_000)]
+        );
+        assert!(text(&keys)
+            .contains("serve --append-only --storage-quota 20000000 --restrict-to-repository"));
+    }
+
+    #[test]
     fn blob_owner_sees_every_key_line() {
         let file = [foreign().concat(), line("mac", 1, false, "")].concat();
         let keys = AuthorizedKeys::parse(file.as_bytes());
@@ -633,10 +746,10 @@ mod tests {
         let mut keys = AuthorizedKeys::parse(file.as_bytes());
         let before = keys.managed(&repo);
         let changed = keys
-            .set_append_only(&repo, true, Path::new(BORG), &path)
+            .set_flags(&repo, |_| ao(true), Path::new(BORG), &path)
             .unwrap();
         assert_eq!(changed, 4);
-        let option = command_option(Path::new(BORG), &path, true).unwrap();
+        let option = command_option(Path::new(BORG), &path, ao(true)).unwrap();
         assert_eq!(
             text(&keys),
             [
@@ -659,19 +772,20 @@ mod tests {
         assert_eq!(strip(after), strip(before));
         let again = keys.clone();
         assert_eq!(
-            keys.set_append_only(&repo, true, Path::new(BORG), &path),
+            keys.set_flags(&repo, |_| ao(true), Path::new(BORG), &path),
             Ok(0)
         );
         assert_eq!(keys, again);
         assert_eq!(
-            keys.set_append_only(&repo, false, Path::new(BORG), &path),
+            keys.set_flags(&repo, |_| ao(false), Path::new(BORG), &path),
             Ok(4)
         );
         assert_eq!(
             keys.summary()["mac"],
             RepoKeys {
                 keys: 4,
-                all_append_only: false
+                all_append_only: false,
+                storage_quota: 0,
             }
         );
     }
@@ -680,7 +794,12 @@ mod tests {
     fn set_append_only_refuses_unsafe_paths() {
         let file = line("mac", 1, false, "");
         let mut keys = AuthorizedKeys::parse(file.as_bytes());
-        let result = keys.set_append_only(&name("mac"), true, Path::new("/a b"), Path::new("/r"));
+        let result = keys.set_flags(
+            &name("mac"),
+            |_| ao(true),
+            Path::new("/a b"),
+            Path::new("/r"),
+        );
         assert!(result.is_err());
         assert_eq!(text(&keys), file);
     }
@@ -755,8 +874,10 @@ mod tests {
         fn edits_leave_other_lines_alone(
             lines in any_file(),
             target in "[a-z0-9]{1,2}",
-            ao in any::<bool>(),
+            append_only in any::<bool>(),
+            quota in prop_oneof![Just(0u64), 10_000_000u64..1u64 << 62],
         ) {
+            let ao_flags = ServeFlags { append_only, storage_quota: quota };
             let repo = name(&target);
             let file = concat(&lines);
             let ours = |(_, r): &&(String, Option<String>)| r.as_deref() == Some(target.as_str());
@@ -769,10 +890,13 @@ mod tests {
 
             let mut keys = AuthorizedKeys::parse(file.as_bytes());
             let set = |keys: &mut AuthorizedKeys| {
-                keys.set_append_only(&repo, ao, Path::new(BORG), &repo_path(&repo))
+                keys.set_flags(&repo, |_| ao_flags, Path::new(BORG), &repo_path(&repo))
             };
             set(&mut keys).unwrap();
-            prop_assert!(keys.managed(&repo).iter().all(|k| k.append_only == ao));
+            prop_assert!(keys
+                .managed(&repo)
+                .iter()
+                .all(|k| k.append_only == append_only && k.storage_quota == quota));
             let after = text(&keys);
             // Our lines keep everything after the command option; other lines are untouched.
             let tail = |l: &str| l.split_once(",restrict ").map(|(_, t)| t.to_owned());
@@ -793,19 +917,22 @@ mod tests {
             n in any::<[u8; 32]>(),
             repo in "[a-z0-9][a-z0-9-]{0,62}",
             comment in "\\PC{0,250}",
-            ao in any::<bool>(),
+            append_only in any::<bool>(),
+            quota in prop_oneof![Just(0u64), 10_000_000u64..1u64 << 62],
             eol in prop_oneof![Just(""), Just("\n"), Just("\r\n")],
         ) {
             let key = parse_public_key(&ed25519_line(&n, "")).unwrap();
             let repo = name(&repo);
             let path = repo_path(&repo);
-            let line = managed_line(Path::new(BORG), &path, ao, &key, &repo, &comment).unwrap();
+            let flags = ServeFlags { append_only, storage_quota: quota };
+            let line = managed_line(Path::new(BORG), &path, flags, &key, &repo, &comment).unwrap();
             let keys = AuthorizedKeys::parse(format!("{line}{eol}").as_bytes());
             let expected = ManagedKey {
                 fingerprint: key.fingerprint(),
                 algo: key.algo.clone(),
                 comment: crate::keys::sanitize_comment(&comment),
-                append_only: ao,
+                append_only,
+                storage_quota: quota,
             };
             prop_assert_eq!(keys.managed(&repo), vec![expected]);
             prop_assert_eq!(keys.blob_owner(&key.blob_b64), Some(BlobOwner::Managed(repo)));

@@ -11,15 +11,31 @@ use crate::model::RepoName;
 #[error("path {0:?} cannot be used in a forced command")]
 pub struct UnsafePath(pub PathBuf);
 
-/// `<borg> serve [--append-only ]--restrict-to-repository <repo_path>`.
+/// What a managed line lets its key do, beyond `--restrict-to-repository`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeFlags {
+    pub append_only: bool,
+    /// Bytes for `--storage-quota` (API.md 16.1); 0 = none.
+    pub storage_quota: u64,
+}
+
+/// `<borg> serve [--append-only ][--storage-quota <bytes> ]--restrict-to-repository <repo_path>`.
 pub fn forced_command(
     borg: &Path,
     repo_path: &Path,
-    append_only: bool,
+    flags: ServeFlags,
 ) -> Result<String, UnsafePath> {
-    let flag = if append_only { "--append-only " } else { "" };
+    let append_only = if flags.append_only {
+        "--append-only "
+    } else {
+        ""
+    };
+    let quota = match flags.storage_quota {
+        0 => String::new(),
+        bytes => format!("--storage-quota {bytes} "),
+    };
     Ok(format!(
-        "{} serve {flag}--restrict-to-repository {}",
+        "{} serve {append_only}{quota}--restrict-to-repository {}",
         quotable(borg)?,
         quotable(repo_path)?
     ))
@@ -29,11 +45,11 @@ pub fn forced_command(
 pub(crate) fn command_option(
     borg: &Path,
     repo_path: &Path,
-    append_only: bool,
+    flags: ServeFlags,
 ) -> Result<String, UnsafePath> {
     Ok(format!(
         "command=\"{}\"",
-        forced_command(borg, repo_path, append_only)?
+        forced_command(borg, repo_path, flags)?
     ))
 }
 
@@ -42,12 +58,12 @@ pub(crate) fn command_option(
 pub fn managed_line(
     borg: &Path,
     repo_path: &Path,
-    append_only: bool,
+    flags: ServeFlags,
     key: &PublicKey,
     repo: &RepoName,
     comment: &str,
 ) -> Result<String, UnsafePath> {
-    let command = command_option(borg, repo_path, append_only)?;
+    let command = command_option(borg, repo_path, flags)?;
     let comment = sanitize_comment(comment);
     let sep = if comment.is_empty() { "" } else { " " };
     Ok(format!(
@@ -84,13 +100,27 @@ mod tests {
     #[test]
     fn forced_command_matches_the_contract() {
         let (borg, repo) = (Path::new(BORG), Path::new(REPO));
+        let flags = |append_only, storage_quota| ServeFlags {
+            append_only,
+            storage_quota,
+        };
         assert_eq!(
-            forced_command(borg, repo, false).unwrap(),
+            forced_command(borg, repo, flags(false, 0)).unwrap(),
             "/usr/bin/borg serve --restrict-to-repository /var/lib/borg/repos/mac"
         );
         assert_eq!(
-            forced_command(borg, repo, true).unwrap(),
+            forced_command(borg, repo, flags(true, 0)).unwrap(),
             "/usr/bin/borg serve --append-only --restrict-to-repository /var/lib/borg/repos/mac"
+        );
+        assert_eq!(
+            forced_command(borg, repo, flags(false, 10_000_000)).unwrap(),
+            "/usr/bin/borg serve --storage-quota 10000000 --restrict-to-repository \
+             /var/lib/borg/repos/mac"
+        );
+        assert_eq!(
+            forced_command(borg, repo, flags(true, 5_000_000_000)).unwrap(),
+            "/usr/bin/borg serve --append-only --storage-quota 5000000000 \
+             --restrict-to-repository /var/lib/borg/repos/mac"
         );
     }
 
@@ -101,7 +131,10 @@ mod tests {
         let line = managed_line(
             Path::new(BORG),
             Path::new(REPO),
-            true,
+            ServeFlags {
+                append_only: true,
+                storage_quota: 0,
+            },
             &key,
             &name,
             &key.comment,
@@ -126,7 +159,7 @@ mod tests {
             managed_line(
                 Path::new(BORG),
                 Path::new(REPO),
-                false,
+                ServeFlags::default(),
                 &key,
                 &name,
                 comment,
@@ -153,17 +186,25 @@ mod tests {
         ] {
             let bad = Path::new(bad);
             assert_eq!(
-                forced_command(bad, ok, false),
+                forced_command(bad, ok, ServeFlags::default()),
                 Err(UnsafePath(bad.to_owned()))
             );
             assert_eq!(
-                forced_command(ok, bad, true),
+                forced_command(ok, bad, ServeFlags::default()),
                 Err(UnsafePath(bad.to_owned()))
             );
         }
         let key = key("");
         let name: RepoName = "mac".parse().unwrap();
-        assert!(managed_line(Path::new("/b b"), ok, false, &key, &name, "").is_err());
+        assert!(managed_line(
+            Path::new("/b b"),
+            ok,
+            ServeFlags::default(),
+            &key,
+            &name,
+            ""
+        )
+        .is_err());
     }
 
     #[test]
@@ -171,6 +212,6 @@ mod tests {
         use std::ffi::OsStr;
         use std::os::unix::ffi::OsStrExt;
         let bad = Path::new(OsStr::from_bytes(b"/repos/\xff"));
-        assert!(forced_command(Path::new(BORG), bad, false).is_err());
+        assert!(forced_command(Path::new(BORG), bad, ServeFlags::default()).is_err());
     }
 }

@@ -43,13 +43,13 @@ impl KeyStore {
         if let Some(dir) = self.path.parent() {
             files::ensure_dir(dir, DIR_MODE)?;
         }
-        let _lock = files::lock(&self.path)?;
+        let lock = files::lock(&self.path)?;
         let before = files::read_or_empty(&self.path)?;
         let mut keys = AuthorizedKeys::parse(&before);
         let out = f(&mut keys)?;
         let after = keys.render();
         if after != before {
-            files::write_atomic(&self.path, &after, FILE_MODE)?;
+            lock.replace(&after, FILE_MODE)?;
         } else {
             self.fix_mode()?;
         }
@@ -93,7 +93,7 @@ mod tests {
         managed_line(
             Path::new("/usr/bin/borg"),
             &Path::new("/srv/repos").join(repo.as_str()),
-            false,
+            crate::keys::ServeFlags::default(),
             &key,
             repo,
             &key.comment,
@@ -187,6 +187,7 @@ mod tests {
             let one = RepoKeys {
                 keys: 1,
                 all_append_only: false,
+                storage_quota: 0,
             };
             assert_eq!(summary.get(repo.as_str()), Some(&one));
         }

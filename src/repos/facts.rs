@@ -10,12 +10,16 @@ use super::sizes::{SizeCache, SizeKey};
 use crate::borg::output::{parse_repo_config, quota_use_from_hints};
 use crate::model::RepoName;
 
-/// The fields every listed repo carries.
+/// The fields every listed repo carries, all cheap to keep per directory version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
     pub initialized: bool,
     pub size_bytes: u64,
     pub modified_at: OffsetDateTime,
+    /// `storage_quota_use` of the current `hints.N`; 0 when unavailable.
+    pub quota_used_bytes: u64,
+    /// `storage_quota` of the repository's own `config`; 0 = none.
+    pub config_quota_bytes: u64,
 }
 
 /// The detailed fields of a single repo.
@@ -99,30 +103,43 @@ pub(super) fn compute(
         txn: txn_meta.as_ref().and(scan.txn),
         mtime_ns: mtime_ns(current),
     };
+    let config = read_config(path);
     Facts {
-        initialized: scan.has_config && read_config(path).is_repository,
+        initialized: scan.has_config && config.is_repository,
         size_bytes: sizes.get_or_compute(name, key, || tree_size(path)),
         modified_at: to_time(current),
+        quota_used_bytes: quota_used(path, scan.txn),
+        config_quota_bytes: config.storage_quota,
     }
+}
+
+fn quota_used(path: &Path, txn: Option<u64>) -> u64 {
+    txn.and_then(|n| fs::read(path.join(format!("hints.{n}"))).ok())
+        .and_then(|bytes| quota_use_from_hints(&bytes))
+        .unwrap_or(0)
 }
 
 pub(super) fn details(path: &Path, state_dir: &Path, name: &RepoName) -> Details {
     let scan = scan(path);
     let txn = scan.txn.unwrap_or(0);
     let config = read_config(path);
-    let quota_used_bytes = scan
-        .txn
-        .and_then(|n| fs::read(path.join(format!("hints.{n}"))).ok())
-        .and_then(|bytes| quota_use_from_hints(&bytes))
-        .unwrap_or(0);
     Details {
-        quota_used_bytes,
+        quota_used_bytes: quota_used(path, scan.txn),
         storage_quota_bytes: config.storage_quota,
         transaction_id: txn,
         segments: count_files(&path.join("data")),
         last_write: last_write(path, state_dir, name, scan.txn),
         locked: scan.locked,
     }
+}
+
+/// API.md 12.2 for the repo at `path`.
+pub(super) fn last_write_of(
+    path: &Path,
+    state_dir: &Path,
+    name: &RepoName,
+) -> Option<OffsetDateTime> {
+    last_write(path, state_dir, name, scan(path).txn)
 }
 
 /// API.md 12.2: the last commit by anyone but borgbox's own jobs.
@@ -164,6 +181,19 @@ fn own_write(state_dir: &Path, name: &RepoName) -> Option<(u64, OffsetDateTime)>
     ))
 }
 
+pub(super) fn forget_own_write(state_dir: &Path, name: &RepoName) -> std::io::Result<()> {
+    let path = own_write_path(state_dir, name);
+    if !path.exists() {
+        return Ok(());
+    }
+    let lock = crate::files::lock(&path)?;
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    lock.remove()
+}
+
 /// Called when a borgbox job on `name` ends, so its commits never count as a backup.
 pub fn record_own_write(
     state_dir: &Path,
@@ -180,7 +210,7 @@ pub fn record_own_write(
         last_write_unix: last_write.unix_timestamp(),
     };
     let bytes = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
-    crate::files::write_atomic(&path, &bytes, 0o600)
+    crate::files::replace(&path, &bytes, 0o600)
 }
 
 /// Sum of regular file sizes below `dir`, never following symbolic links.

@@ -8,7 +8,7 @@ mod sizes;
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -17,16 +17,6 @@ use time::OffsetDateTime;
 pub use facts::{record_own_write, Details, Facts};
 
 use crate::model::RepoName;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RepoError {
-    #[error("repo already exists")]
-    Exists,
-    #[error("repo not found")]
-    NotFound,
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
 
 /// One listed directory: its name as found (valid or not) and its facts.
 #[derive(Debug, Clone)]
@@ -189,29 +179,22 @@ impl Repos {
         facts::details(&self.path(name), state_dir, name)
     }
 
-    /// Creates the directory with mode 0700; creating it is the final existence test.
-    pub fn create(&self, name: &RepoName) -> Result<PathBuf, RepoError> {
-        let path = self.path(name);
-        match fs::DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => Ok(path),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(RepoError::Exists),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Removes the directory recursively without following symbolic links.
-    pub fn delete(&self, name: &RepoName) -> Result<(), RepoError> {
-        let path = self.path(name);
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => return Err(RepoError::NotFound),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(RepoError::NotFound),
-            Err(e) => return Err(e.into()),
-        }
-        fs::remove_dir_all(&path)?;
+    /// Forgets what borgbox kept about a deleted repo: cached facts and size, and the
+    /// record of its own last write (a new repo of that name starts afresh).
+    pub fn forget(&self, name: &RepoName, state_dir: &Path) -> io::Result<()> {
         let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
         cache.entries.remove(name.as_str());
         cache.generation += 1;
-        Ok(())
+        drop(cache);
+        self.sizes.forget(name.as_str());
+        self.sizes.persist();
+        facts::forget_own_write(state_dir, name)
+    }
+
+    /// The last write of API.md 12.2, or None when the repo directory does not exist.
+    /// Stat-level work: one read of the repo directory and a small record.
+    pub fn last_write(&self, name: &RepoName, state_dir: &Path) -> Option<Option<OffsetDateTime>> {
+        self.exists(name)
+            .then(|| facts::last_write_of(&self.path(name), state_dir, name))
     }
 }

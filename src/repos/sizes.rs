@@ -64,6 +64,13 @@ impl SizeCache {
         size
     }
 
+    pub fn forget(&self, name: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.entries.remove(name).is_some() {
+            state.dirty = true;
+        }
+    }
+
     /// Writes the cache back when something changed; failures only cost a later walk.
     pub fn persist(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -77,7 +84,7 @@ impl SizeCache {
         if let Some(dir) = self.path.parent() {
             let _ = crate::files::ensure_dir(dir, 0o700);
         }
-        if let Err(e) = crate::files::write_atomic(&self.path, &bytes, 0o600) {
+        if let Err(e) = crate::files::replace(&self.path, &bytes, 0o600) {
             log::warn!(
                 "failed to write the repo size cache {}: {e}",
                 self.path.display()

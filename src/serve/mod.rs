@@ -1,13 +1,24 @@
-//! Serving the router: the listener from systemd or BORGBOX_ADDR, readiness and stopping
-//! notifications, idle exit when socket-activated, and shutdown on SIGTERM/SIGINT.
+//! Serving the router: our own accept loop over the listener from systemd or BORGBOX_ADDR,
+//! with the limits that keep an unauthenticated client from starving the API (a timeout
+//! for reading a request's headers, which also closes idle keep-alive connections, and a
+//! cap on open connections, streams included), readiness and stopping notifications, idle
+//! exit when socket-activated, and a graceful stop when `shutdown` resolves.
 
 pub mod idle;
 pub mod listener;
 pub mod notify;
+pub mod ticker;
 
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{watch, Semaphore};
 
 use self::idle::Activity;
 use self::listener::{Listener, Socket};
@@ -18,150 +29,225 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// stopped half-way through its request headers can be left, and it must not hold up the
 /// exit while new connections wait in the socket's backlog for the next activation.
 const IDLE_DRAIN: Duration = Duration::from_secs(1);
+/// Connections refused at once rather than answered when this many refusals are already
+/// being written (each holds a descriptor for up to `REFUSE_TIME`).
+const MAX_REFUSING: usize = 256;
+const REFUSE_TIME: Duration = Duration::from_secs(2);
+
+/// What one connection may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From the moment a connection waits for a request (when it opens, and after each
+    /// response on a keep-alive connection) until that request's headers are complete.
+    /// A stream is exempt: while its response is written no request is awaited.
+    pub header_timeout: Duration,
+    /// Open connections, streams included; the excess gets a 503 and is closed.
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// 30 s for headers (and idle keep-alive); connections capped at half the descriptor
+    /// limit (at most 4,096), leaving the rest for borg, journalctl and files.
+    pub fn for_this_process() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(30),
+            max_connections: (raise_descriptor_limit() / 2).clamp(16, 4096) as usize,
+        }
+    }
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (at most 65,536) where allowed, and
+/// returns the soft limit in force. The shipped unit sets LimitNOFILE= itself (and its
+/// system call filter refuses setrlimit).
+fn raise_descriptor_limit() -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    let wanted = hard.min(65_536);
+    if wanted > soft && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_ok() {
+        return wanted;
+    }
+    soft
+}
 
 /// Why serving stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    Running,
-    Signal,
+pub enum Stop {
+    /// `shutdown` resolved (SIGTERM, SIGINT, a test).
+    Shutdown,
+    /// Nothing happened for the idle timeout.
     Idle,
 }
 
-/// Serves `app` until SIGTERM/SIGINT or, with `idle_timeout`, until nothing has happened
-/// for that long. In-flight requests finish; idle keep-alive connections are closed.
+/// Serves `app` until `shutdown` resolves or, with `idle_timeout`, until nothing has
+/// happened for that long. In-flight requests finish; idle keep-alive connections close.
 pub async fn run(
     listener: Listener,
     app: Router,
     idle_timeout: Option<Duration>,
     activity: Activity,
-) -> anyhow::Result<()> {
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Stop {
     let app = app.layer(axum::middleware::from_fn_with_state(
         activity.clone(),
         idle::track,
     ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(Stop::Running);
     let idle = idle_timeout.map_or("no idle exit".to_owned(), |t| {
         format!("exits after {}s idle", t.as_secs())
     });
-    notify::ready(&format!("serving on {}; {idle}", listener.describe()));
-    let served = serve_with(listener, app, activity, idle_timeout, stop_tx);
-    tokio::pin!(served);
-    let mut stopping = stop_rx;
-    let reason = tokio::select! {
-        result = &mut served => return result,
-        reason = stopping.wait_for(|s| *s != Stop::Running) => reason.map(|r| *r).unwrap_or(Stop::Signal),
+    notify::ready(&format!(
+        "serving on {}; {idle}; at most {} connections",
+        listener.describe(),
+        limits.max_connections
+    ));
+    match listener.socket {
+        Socket::Tcp(l) => serve_on(l, app, activity, idle_timeout, limits, shutdown).await,
+        Socket::Unix(l) => serve_on(l, app, activity, idle_timeout, limits, shutdown).await,
+    }
+}
+
+async fn serve_on<L: axum::serve::Listener>(
+    mut listener: L,
+    app: Router,
+    activity: Activity,
+    idle_timeout: Option<Duration>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Stop {
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
+    // Connections watch `closing`; each holds `alive` until it ends.
+    let (closing, _) = watch::channel(false);
+    let (alive, mut all_gone) = tokio::sync::mpsc::channel::<()>(1);
+    let mut shutdown = pin!(shutdown);
+    let stop = loop {
+        let idle = async {
+            match idle_timeout {
+                Some(timeout) => activity.idle(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        // The idle decision is taken here, after any waiting connection was accepted: once
+        // borgbox decides to exit, whatever arrives waits in the socket's backlog and
+        // starts the next activation.
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break Stop::Shutdown,
+            (io, _) = listener.accept() => {
+                activity.touch();
+                match open.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let connection = serve_connection(
+                            io,
+                            app.clone(),
+                            limits.header_timeout,
+                            closing.subscribe(),
+                        );
+                        let alive = alive.clone();
+                        tokio::spawn(async move {
+                            connection.await;
+                            drop((permit, alive));
+                        });
+                    }
+                    Err(_) => refuse(io, &refusing),
+                }
+            }
+            _ = idle => {
+                if let Some(timeout) = idle_timeout {
+                    log::info!("idle for {}s, exiting", timeout.as_secs());
+                }
+                break Stop::Idle;
+            }
+        }
     };
-    let drain = if reason == Stop::Idle {
+    notify::stopping();
+    drop(listener);
+    closing.send_replace(true);
+    drop(alive);
+    let drain = if stop == Stop::Idle {
         IDLE_DRAIN
     } else {
         DRAIN
     };
-    match tokio::time::timeout(drain, served).await {
-        Ok(result) => result,
-        Err(_) => {
-            log::info!(
-                "closing connections still open {}s after shutdown began",
-                drain.as_secs()
-            );
-            Ok(())
-        }
+    if tokio::time::timeout(drain, all_gone.recv()).await.is_err() {
+        log::info!(
+            "closing connections still open {}s after stopping began",
+            drain.as_secs()
+        );
     }
+    stop
 }
 
-async fn serve_with(
-    listener: Listener,
+/// One HTTP/1.1 connection, until it ends or (once `closing` turns true) its current
+/// request is answered.
+async fn serve_connection<Io>(
+    io: Io,
     app: Router,
-    activity: Activity,
-    idle_timeout: Option<Duration>,
-    stop: tokio::sync::watch::Sender<Stop>,
-) -> anyhow::Result<()> {
-    let stop = std::sync::Arc::new(stop);
-    let mut stopped = stop.subscribe();
-    let on_signal = stop.clone();
-    let shutdown = async move {
-        tokio::select! {
-            _ = shutdown_signal() => { on_signal.send_replace(Stop::Signal); }
-            _ = stopped.wait_for(|s| *s == Stop::Idle) => {}
-        }
-        notify::stopping();
-    };
-    match listener.socket {
-        Socket::Tcp(l) => serve_on(l, app, activity, idle_timeout, stop, shutdown).await?,
-        Socket::Unix(l) => serve_on(l, app, activity, idle_timeout, stop, shutdown).await?,
-    }
-    Ok(())
-}
-
-async fn serve_on<L>(
-    inner: L,
-    app: Router,
-    activity: Activity,
-    idle_timeout: Option<Duration>,
-    stop: std::sync::Arc<tokio::sync::watch::Sender<Stop>>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: Sync + std::fmt::Debug,
+    header_timeout: Duration,
+    mut closing: watch::Receiver<bool>,
+) where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let listener = IdleListener {
-        inner,
-        activity,
-        idle_timeout,
-        stop,
+    let service = TowerToHyperService::new(app);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let mut connection = pin!(builder.serve_connection(TokioIo::new(io), service));
+    let closed = async move {
+        // Err: the server is gone, which means closing too.
+        let _ = closing.wait_for(|closing| *closing).await;
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// Takes the idle decision inside the accept loop, so that no connection is accepted
-/// once borgbox has decided to exit: whatever arrives after that waits in the socket's
-/// backlog and starts the next activation. An accepted connection counts as activity.
-struct IdleListener<L> {
-    inner: L,
-    activity: Activity,
-    idle_timeout: Option<Duration>,
-    stop: std::sync::Arc<tokio::sync::watch::Sender<Stop>>,
-}
-
-impl<L: axum::serve::Listener> axum::serve::Listener for IdleListener<L>
-where
-    L::Addr: Sync,
-{
-    type Io = L::Io;
-    type Addr = L::Addr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let idle = async {
-            match self.idle_timeout {
-                Some(timeout) => self.activity.idle(timeout).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            connection = self.inner.accept() => {
-                self.activity.touch();
-                connection
-            }
-            _ = idle => {
-                if let Some(timeout) = self.idle_timeout {
-                    log::info!("idle for {}s, exiting", timeout.as_secs());
-                }
-                self.stop.send_replace(Stop::Idle);
-                // axum stops calling accept once shutdown begins.
-                std::future::pending().await
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                log::debug!("connection ended: {e}");
             }
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
+        _ = closed => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.as_mut().await;
+        }
     }
 }
 
-async fn shutdown_signal() {
+/// Answers a connection over the cap with a 503 and closes it, without reading what
+/// the client sent beyond what closing cleanly takes.
+fn refuse<Io>(mut io: Io, refusing: &Arc<Semaphore>)
+where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(permit) = refusing.clone().try_acquire_owned() else {
+        // Even refusals are capped: drop it (the client sees the connection closed).
+        return;
+    };
+    log::debug!("too many open connections, refusing one");
+    tokio::spawn(async move {
+        const BODY: &str = r#"{"error":"too many open connections, try again later"}"#;
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
+            BODY.len()
+        );
+        let _ = tokio::time::timeout(REFUSE_TIME, async {
+            io.write_all(response.as_bytes()).await?;
+            io.shutdown().await?;
+            // Read what the client sent, so closing does not reset the connection
+            // before it has read the answer.
+            let mut sink = [0u8; 4096];
+            while io.read(&mut sink).await? > 0 {}
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+        drop(permit);
+    });
+}
+
+/// Resolves on SIGTERM or SIGINT: how `borgbox serve` is stopped.
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

@@ -25,6 +25,47 @@ trait Manager {
 
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
 
+    fn reload(&self) -> zbus::Result<()>;
+
+    fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+
+    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+
+    fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+
+    fn enable_unit_files(
+        &self,
+        files: &[&str],
+        runtime: bool,
+        force: bool,
+    ) -> zbus::Result<(bool, Vec<(String, String, String)>)>;
+
+    fn disable_unit_files(
+        &self,
+        files: &[&str],
+        runtime: bool,
+    ) -> zbus::Result<Vec<(String, String, String)>>;
+
+    #[allow(clippy::type_complexity)]
+    fn list_units_by_patterns(
+        &self,
+        states: &[&str],
+        patterns: &[&str],
+    ) -> zbus::Result<
+        Vec<(
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            OwnedObjectPath,
+            u32,
+            String,
+            OwnedObjectPath,
+        )>,
+    >;
+
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
 }
@@ -162,6 +203,87 @@ impl UserManager {
             .kill_unit(unit, whom, signal)
             .await
             .map_err(classify)
+    }
+
+    /// Makes the manager read unit files again (only borg's units: a user manager).
+    pub async fn reload(&self) -> Result<(), SystemdError> {
+        self.manager().await?.reload().await.map_err(classify)
+    }
+
+    /// Starts, stops or restarts a unit; waits only for the job to be queued.
+    pub async fn start(&self, unit: &str) -> Result<(), SystemdError> {
+        self.manager()
+            .await?
+            .start_unit(unit, "replace")
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn stop(&self, unit: &str) -> Result<(), SystemdError> {
+        match self
+            .manager()
+            .await?
+            .stop_unit(unit, "replace")
+            .await
+            .map_err(classify)
+        {
+            Ok(_) | Err(SystemdError::NoSuchUnit) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn restart(&self, unit: &str) -> Result<(), SystemdError> {
+        self.manager()
+            .await?
+            .restart_unit(unit, "replace")
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Enables unit files found in the manager's search path (their [Install] section).
+    pub async fn enable(&self, units: &[&str]) -> Result<(), SystemdError> {
+        if units.is_empty() {
+            return Ok(());
+        }
+        self.manager()
+            .await?
+            .enable_unit_files(units, false, true)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn disable(&self, units: &[&str]) -> Result<(), SystemdError> {
+        if units.is_empty() {
+            return Ok(());
+        }
+        self.manager()
+            .await?
+            .disable_unit_files(units, false)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// The loaded units matching `pattern` and whether each is active.
+    pub async fn units_matching(&self, pattern: &str) -> Result<Vec<(String, bool)>, SystemdError> {
+        let units = self
+            .manager()
+            .await?
+            .list_units_by_patterns(&[], &[pattern])
+            .await
+            .map_err(classify)?;
+        Ok(units
+            .into_iter()
+            .map(|u| {
+                (
+                    u.0,
+                    matches!(u.3.as_str(), "active" | "activating" | "reloading"),
+                )
+            })
+            .collect())
     }
 
     pub async fn unit_state(&self, unit: &str) -> Result<UnitState, SystemdError> {

@@ -14,110 +14,61 @@ use super::super::error::ApiError;
 use super::super::extract::{Body, RepoParam};
 use super::super::state::AppState;
 use super::super::wire::{Job, JobStart, StreamEvent};
-use super::blocking;
-use crate::config::Secret;
+use crate::domain::{self, JobRequest, Origin};
 use crate::jobs::backend::Feed;
-use crate::jobs::record::{JobRecord, JobStatus, StoreError};
-use crate::jobs::spec::{JobKind, JobOptions};
-use crate::jobs::JobError;
+use crate::jobs::record::{JobRecord, JobStatus};
 use crate::model::{JobId, RepoName};
 
 /// Interval of `: ping` comments on an open stream (API.md 10).
 const PING: Duration = Duration::from_secs(15);
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Busy { .. } => ApiError::Conflict(err.to_string()),
-            StoreError::NotFound => ApiError::NotFound(err.to_string()),
-            StoreError::Io(e) => e.into(),
-        }
-    }
-}
-
-impl From<JobError> for ApiError {
-    fn from(err: JobError) -> Self {
-        use crate::jobs::backend::BackendError;
-        match err {
-            JobError::Store(e) => e.into(),
-            JobError::Finished => ApiError::Conflict(err.to_string()),
-            JobError::Backend(BackendError::Unavailable(e)) => {
-                ApiError::Unavailable(format!("{e:#}"))
-            }
-            JobError::Backend(BackendError::Other(e)) => ApiError::Internal(e),
-        }
-    }
-}
-
 pub async fn check(
-    state: State<AppState>,
-    repo: RepoParam,
+    State(state): State<AppState>,
+    RepoParam(repo): RepoParam,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let options = JobOptions {
-        repair: body.opt_bool("repair")?.unwrap_or(false),
-        verify_data: body.opt_bool("verify_data")?.unwrap_or(false),
-        ..Default::default()
-    };
-    start(state, repo, JobKind::Check, options, &body).await
+    let request = JobRequest::check(
+        body.opt_bool("repair")?.unwrap_or(false),
+        body.opt_bool("verify_data")?.unwrap_or(false),
+        passphrase(&body)?,
+    )?;
+    start(state, repo, request).await
 }
 
 pub async fn prune(
-    state: State<AppState>,
-    repo: RepoParam,
+    State(state): State<AppState>,
+    RepoParam(repo): RepoParam,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let keep = |key: &str| -> Result<u32, ApiError> {
-        match body.opt_int(key)?.unwrap_or(0) {
-            n if n < 0 => Err(ApiError::bad_request(format!("{key} must not be negative"))),
-            n => u32::try_from(n).map_err(|_| ApiError::bad_request(format!("{key} is too large"))),
-        }
-    };
-    let options = JobOptions {
-        keep_daily: keep("keep_daily")?,
-        keep_weekly: keep("keep_weekly")?,
-        keep_monthly: keep("keep_monthly")?,
-        keep_yearly: keep("keep_yearly")?,
-        dry_run: body.opt_bool("dry_run")?.unwrap_or(false),
-        ..Default::default()
-    };
-    if options.keep_daily + options.keep_weekly + options.keep_monthly + options.keep_yearly == 0 {
-        return Err(ApiError::bad_request("at least one of keep_daily, keep_weekly, keep_monthly, keep_yearly must be greater than 0"));
-    }
-    start(state, repo, JobKind::Prune, options, &body).await
+    let keep = [
+        body.opt_int("keep_daily")?,
+        body.opt_int("keep_weekly")?,
+        body.opt_int("keep_monthly")?,
+        body.opt_int("keep_yearly")?,
+    ];
+    let dry_run = body.opt_bool("dry_run")?.unwrap_or(false);
+    let request = JobRequest::prune(keep, dry_run, passphrase(&body)?)?;
+    start(state, repo, request).await
 }
 
 pub async fn compact(
-    state: State<AppState>,
-    repo: RepoParam,
-    body: Body,
-) -> Result<Response, ApiError> {
-    start(state, repo, JobKind::Compact, JobOptions::default(), &body).await
-}
-
-async fn start(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
-    kind: JobKind,
-    options: JobOptions,
-    body: &Body,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let passphrase = match body.opt_str("passphrase")? {
-        Some(p) if p.len() > crate::borg::MAX_PASSPHRASE => {
-            return Err(ApiError::bad_request("passphrase is too long"))
-        }
-        Some("") | None => None,
-        Some(p) => Some(Secret::new(p.to_owned())),
-    };
-    require_initialized(&state, &repo).await?;
-    let record = state.jobs.start(repo, kind, options, passphrase).await?;
-    log::info!(
-        message_id = crate::logging::message_id::JOB_STARTED,
-        borgbox_job_id = record.id.as_str(),
-        borgbox_repo = record.repo.as_str(),
-        borgbox_kind = kind.as_str();
-        "started {} job {} on repo {}", kind.as_str(), record.id, record.repo
-    );
+    let request = JobRequest::compact(passphrase(&body)?)?;
+    start(state, repo, request).await
+}
+
+fn passphrase(body: &Body) -> Result<Option<String>, ApiError> {
+    Ok(body.opt_str("passphrase")?.map(str::to_owned))
+}
+
+async fn start(state: AppState, repo: RepoName, request: JobRequest) -> Result<Response, ApiError> {
+    let record = state
+        .domain
+        .start_job(&repo, request, Origin::Client)
+        .await?;
     let status = if record.status == JobStatus::Queued {
         "queued"
     } else {
@@ -133,28 +84,19 @@ async fn start(
         .into_response())
 }
 
-async fn require_initialized(state: &AppState, repo: &RepoName) -> Result<(), ApiError> {
-    let (state, repo) = (state.clone(), repo.clone());
-    blocking(move || {
-        let facts = state
-            .repos
-            .facts(&repo, state.clock.now())
-            .ok_or_else(ApiError::repo_not_found)?;
-        if facts.initialized {
-            Ok(())
-        } else {
-            Err(ApiError::Conflict("repo is not initialized".into()))
-        }
-    })
-    .await
-}
-
+/// An id not of our form is an unknown job (it never reaches a path).
 fn job_id(raw: &str) -> Result<JobId, ApiError> {
-    raw.parse().map_err(|_| StoreError::NotFound.into())
+    raw.parse()
+        .map_err(|_| domain::Error::NotFound("job").into())
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
-    let jobs = state.jobs.list().await?;
+    let jobs = state
+        .domain
+        .jobs
+        .list()
+        .await
+        .map_err(domain::Error::from)?;
     Ok(Json(
         jobs.into_iter()
             .map(|(record, tail)| Job::new(&record, tail))
@@ -167,7 +109,13 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
     let id = job_id(&id)?;
-    let (record, tail) = state.jobs.get(&id).await?.ok_or(StoreError::NotFound)?;
+    let (record, tail) = state
+        .domain
+        .jobs
+        .get(&id)
+        .await
+        .map_err(domain::Error::from)?
+        .ok_or(domain::Error::NotFound("job"))?;
     Ok(Json(Job::new(&record, tail)))
 }
 
@@ -176,13 +124,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     let id = job_id(&id)?;
-    let (record, tail) = state.jobs.cancel(&id).await?;
-    log::info!(
-        message_id = crate::logging::message_id::JOB_CANCELLED,
-        borgbox_job_id = record.id.as_str(),
-        borgbox_repo = record.repo.as_str();
-        "cancel of job {} on repo {} requested", record.id, record.repo
-    );
+    let (record, tail) = state.domain.cancel_job(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(Job::new(&record, tail))))
 }
 
@@ -192,7 +134,13 @@ pub async fn stream(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = job_id(&id)?;
-    let (record, follow) = state.jobs.follow(&id).await?.ok_or(StoreError::NotFound)?;
+    let (record, follow) = state
+        .domain
+        .jobs
+        .follow(&id)
+        .await
+        .map_err(domain::Error::from)?
+        .ok_or(domain::Error::NotFound("job"))?;
     let (tx, rx) = mpsc::channel::<Event>(64);
     // An open stream is activity: borgbox must not idle-exit under it.
     let busy = state.activity.busy();
@@ -250,7 +198,7 @@ async fn produce(
             }
         }
         record = tokio::select! {
-            record = state.jobs.wait_final(&record.id) => match record {
+            record = state.domain.jobs.wait_final(&record.id) => match record {
                 Some(record) => record,
                 None => return Ok(()),
             },

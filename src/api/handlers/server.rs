@@ -6,7 +6,6 @@ use axum::Json;
 use super::super::error::ApiError;
 use super::super::state::AppState;
 use super::super::wire::{Info, Session, Status, Storage, SystemStats};
-use super::blocking;
 use crate::model::timestamp::{format_opt, format_utc};
 use crate::sysinfo;
 
@@ -19,25 +18,26 @@ pub async fn health() -> Json<Status> {
 
 /// Answers 200 even when borg or statvfs fail: the GUI validates the token with it.
 pub async fn info(State(state): State<AppState>) -> Json<Info> {
-    let disk = sysinfo::disk_usage(&state.settings.repo_root);
-    let borg_version = state
+    let domain = &state.domain;
+    let disk = sysinfo::disk_usage(&domain.settings.repo_root);
+    let borg_version = domain
         .borg
-        .version_cached(&state.settings.state_dir.join("borg-version.json"))
+        .version_cached(&domain.settings.state_dir.join("borg-version.json"))
         .await;
     Json(Info {
         version: VERSION,
-        repo_root: state.settings.repo_root.display().to_string(),
+        repo_root: domain.settings.repo_root.display().to_string(),
         free_bytes: disk.as_ref().map_or(0, |d| d.free_bytes),
         total_bytes: disk.as_ref().map_or(0, |d| d.total_bytes),
         uptime_sec: state.activated.elapsed().as_secs(),
         borg_version,
         activated_at: format_utc(state.activated_at),
-        backend: state.jobs.backend_name(),
+        backend: domain.backend_name(),
     })
 }
 
 pub async fn system_stats(State(state): State<AppState>) -> Json<SystemStats> {
-    let root = &state.settings.repo_root;
+    let root = &state.domain.settings.repo_root;
     let disk = sysinfo::disk_usage(root);
     Json(SystemStats {
         hostname: sysinfo::hostname(),
@@ -54,13 +54,10 @@ pub async fn system_stats(State(state): State<AppState>) -> Json<SystemStats> {
 }
 
 pub async fn sessions(State(state): State<AppState>) -> Result<Json<Vec<Session>>, ApiError> {
-    let now = state.clock.now();
-    let sessions = blocking(move || {
-        Ok(sysinfo::sessions(
-            state.settings.uid,
-            &state.settings.repo_root,
-            now,
-        ))
+    let now = state.domain.clock.now();
+    let sessions = tokio::task::spawn_blocking(move || {
+        let settings = &state.domain.settings;
+        sysinfo::sessions(settings.uid, &settings.repo_root, now)
     })
     .await?;
     Ok(Json(

@@ -12,9 +12,12 @@ use std::sync::Arc;
 use borgbox::api::{self, state::AppState};
 use borgbox::clock::{Clock, SystemClock};
 use borgbox::config::{ConfigArgs, Settings};
+use borgbox::domain::Domain;
 use borgbox::jobs::process::ProcessBackend;
 use borgbox::jobs::record::JobStore;
 use borgbox::serve::idle::Activity;
+use borgbox::serve::listener::{Listener, Socket};
+use borgbox::serve::{ticker, Limits};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -25,11 +28,50 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub settings: Settings,
+    pub domain: Arc<Domain>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+    /// Resolves to why serving stopped.
+    pub stopped: Option<tokio::task::JoinHandle<borgbox::serve::Stop>>,
+}
+
+/// How a TestServer is set up; `TestServer::new()` takes the defaults.
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    /// Run the process backend's ticker (schedules, alerts) at this cadence.
+    pub ticker: Option<ticker::Cadence>,
+    pub limits: Limits,
+    pub idle_timeout: Option<std::time::Duration>,
+    /// The webhook notifier's per-attempt timeout and back-off.
+    pub webhook_timings: Option<(std::time::Duration, [std::time::Duration; 2])>,
+    /// TZ for next_run, instead of UTC.
+    pub zone: Option<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            clock: Arc::new(SystemClock),
+            ticker: None,
+            limits: Limits {
+                header_timeout: std::time::Duration::from_secs(30),
+                max_connections: 4096,
+            },
+            idle_timeout: None,
+            webhook_timings: None,
+            zone: None,
+        }
+    }
 }
 
 impl TestServer {
     pub async fn new() -> TestServer {
+        TestServer::with(Options::default()).await
+    }
+
+    /// The real serve path (`serve::run`) on 127.0.0.1:0 with the process backend, rooted
+    /// in a temp dir.
+    pub async fn with(options: Options) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let args = ConfigArgs {
             token: Some(TOKEN.into()),
@@ -39,8 +81,12 @@ impl TestServer {
             ..Default::default()
         }
         .rooted_at(dir.path());
-        let settings = Settings::resolve(args).unwrap();
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mut settings = Settings::resolve(args).unwrap();
+        settings.zone = match options.zone {
+            Some(name) => borgbox::schedules::calendar::Zone::named(name).unwrap(),
+            None => borgbox::schedules::calendar::Zone::utc(),
+        };
+        let clock = options.clock.clone();
         let activity = Activity::default();
         // Jobs run the real borgbox binary's exec-job.
         let backend = Arc::new(ProcessBackend::new(
@@ -50,25 +96,57 @@ impl TestServer {
             activity.clone(),
             clock.clone(),
         ));
-        let app = api::router(AppState::new(settings.clone(), clock, backend, activity));
+        let notifier = match options.webhook_timings {
+            Some((attempt, backoff)) => {
+                borgbox::alerts::webhook::Notifier::with_timings(clock.clone(), attempt, backoff)
+            }
+            None => borgbox::alerts::webhook::Notifier::new(clock.clone()),
+        };
+        let domain = Arc::new(Domain::with_notifier(
+            settings.clone(),
+            clock,
+            backend,
+            notifier,
+        ));
+        let ticker = options
+            .ticker
+            .map(|cadence| tokio::spawn(ticker::run(domain.clone(), activity.clone(), cadence)));
+        let app = api::router(AppState::new(domain.clone(), activity.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let listener = Listener {
+            socket: Socket::Tcp(listener),
+            activated: options.idle_timeout.is_some(),
+        };
+        let stopped = tokio::spawn(borgbox::serve::run(
+            listener,
+            app,
+            options.idle_timeout,
+            activity,
+            options.limits,
+            async {
+                let _ = rx.await;
+            },
+        ));
         TestServer {
             dir,
             base,
             client: reqwest::Client::new(),
             settings,
+            domain,
             shutdown: Some(tx),
+            ticker,
+            stopped: Some(stopped),
         }
+    }
+
+    /// The address the server listens on, `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        self.base
+            .trim_start_matches("http://")
+            .trim_end_matches("/api/v1")
+            .to_owned()
     }
 
     pub fn root(&self) -> &Path {
@@ -171,6 +249,34 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
+        }
+    }
+}
+
+/// A clock tests set by hand (schedules, alerts).
+pub struct ManualClock(std::sync::Mutex<time::OffsetDateTime>);
+
+impl ManualClock {
+    pub fn at(unix: i64) -> Arc<ManualClock> {
+        Arc::new(ManualClock(std::sync::Mutex::new(
+            time::OffsetDateTime::from_unix_timestamp(unix).unwrap(),
+        )))
+    }
+
+    pub fn set(&self, unix: i64) {
+        *self.0.lock().unwrap() = time::OffsetDateTime::from_unix_timestamp(unix).unwrap();
+    }
+
+    pub fn unix(&self) -> i64 {
+        self.0.lock().unwrap().unix_timestamp()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> time::OffsetDateTime {
+        *self.0.lock().unwrap()
     }
 }
 

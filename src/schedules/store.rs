@@ -1,0 +1,168 @@
+//! The schedules file (API.md 11.5) and what a job's end does to its schedule.
+
+use std::path::PathBuf;
+
+use super::{LastJob, LastStatus, Schedule};
+use crate::jobs::record::{JobRecord, JobStatus};
+use crate::json_array::{FileError, JsonArrayFile};
+
+pub type ScheduleStore = JsonArrayFile<Schedule>;
+
+pub fn schedule_store(path: PathBuf) -> ScheduleStore {
+    JsonArrayFile::new(path, Schedule::check)
+}
+
+/// What a schedule's last run became once its job ended (API.md 11.4): done for exit 0 or
+/// 1, error for everything else (cancelled and lost jobs too).
+pub fn outcome(record: &JobRecord) -> LastStatus {
+    match record.status {
+        JobStatus::Done => LastStatus::Done,
+        JobStatus::Queued | JobStatus::Running => LastStatus::Running,
+        JobStatus::Error | JobStatus::Cancelled => LastStatus::Error,
+    }
+}
+
+/// A job ended: its schedule's `last_status` follows (done for exit 0 or 1, error for
+/// anything else), if that schedule's last run is still this job. For `exec-job`,
+/// `job-finished` and a cancel of a queued job.
+pub fn job_ended(store: &ScheduleStore, record: &JobRecord) -> Result<(), FileError> {
+    let Some(id) = &record.schedule else {
+        return Ok(());
+    };
+    let status = outcome(record);
+    store.modify(|all| {
+        if let Some(s) = all
+            .iter_mut()
+            .find(|s| s.id == *id && s.last_job_id.0.as_ref() == Some(&record.id))
+        {
+            s.last_status = status;
+        }
+        Ok::<_, FileError>(())
+    })
+}
+
+/// Gives every schedule whose last run is `running` its job's outcome: the record from
+/// `find` (None: the job is unknown, so `error`). Returns whether anything changed.
+pub fn settle_running(
+    schedules: &mut [Schedule],
+    find: impl Fn(&crate::model::JobId) -> Option<JobRecord>,
+) -> bool {
+    let mut changed = false;
+    for schedule in schedules
+        .iter_mut()
+        .filter(|s| s.last_status == LastStatus::Running)
+    {
+        let status = match &schedule.last_job_id {
+            LastJob(Some(id)) => find(id).map_or(LastStatus::Error, |r| outcome(&r)),
+            LastJob(None) => LastStatus::Error,
+        };
+        if status != LastStatus::Running {
+            schedule.last_status = status;
+            changed = true;
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::spec::{JobKind, JobOptions};
+    use crate::model::timestamp::Stamp;
+    use crate::model::{JobId, ScheduleId};
+    use crate::schedules::calendar::Zone;
+    use crate::schedules::ScheduleInput;
+
+    fn schedule() -> Schedule {
+        Schedule::create(
+            ScheduleId::random(),
+            "mac".parse().unwrap(),
+            &ScheduleInput {
+                kind: Some("check".into()),
+                cadence: Some("daily".into()),
+                hour: Some(2),
+                minute: Some(30),
+                ..Default::default()
+            },
+            1_000,
+            &Zone::utc(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn missing_file_is_empty_and_writes_are_private_and_reread() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = schedule_store(dir.path().join("schedules.json"));
+        assert!(store.load().unwrap().is_empty());
+        let s = schedule();
+        store
+            .modify(|all| {
+                all.push(s.clone());
+                Ok::<_, FileError>(())
+            })
+            .unwrap();
+        assert_eq!(*store.load().unwrap(), vec![s]);
+        assert_eq!(
+            std::fs::metadata(store.path()).unwrap().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_an_error_and_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("schedules.json");
+        let mut out_of_range = serde_json::to_value(vec![schedule()]).unwrap();
+        out_of_range[0]["hour"] = 24.into();
+        for bad in [
+            "{".to_owned(),
+            "{}".to_owned(),
+            r#"[{"id":"sch_0"}]"#.to_owned(),
+            out_of_range.to_string(),
+        ] {
+            std::fs::write(&path, &bad).unwrap();
+            let store = schedule_store(path.clone());
+            assert!(
+                matches!(store.load(), Err(FileError::Corrupt { .. })),
+                "{bad}"
+            );
+            let result = store.modify(|all| {
+                all.clear();
+                Ok::<_, FileError>(())
+            });
+            assert!(matches!(result, Err(FileError::Corrupt { .. })));
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), bad);
+        }
+    }
+
+    #[test]
+    fn running_schedules_take_their_jobs_outcome() {
+        let mut job = JobRecord::new(
+            JobId::random(),
+            "mac".parse().unwrap(),
+            JobKind::Check,
+            JobOptions::default(),
+            1,
+        );
+        let mut running = schedule();
+        running.last_status = LastStatus::Running;
+        running.last_job_id = LastJob(Some(job.id.clone()));
+        running.last_run = Stamp::at(1);
+        let mut unknown = running.clone();
+        unknown.last_job_id = LastJob(Some(JobId::random()));
+        let mut all = vec![running, unknown];
+        // Its job still runs: only the schedule whose job is unknown changes.
+        job.status = JobStatus::Running;
+        let find = |id: &JobId| (*id == job.id).then(|| job.clone());
+        assert!(settle_running(&mut all, find));
+        assert_eq!(all[0].last_status, LastStatus::Running);
+        assert_eq!(all[1].last_status, LastStatus::Error);
+        job.finish(JobStatus::Done, 1, 2);
+        let find = |id: &JobId| (*id == job.id).then(|| job.clone());
+        assert!(settle_running(&mut all, find));
+        assert_eq!(all[0].last_status, LastStatus::Done);
+        assert!(!settle_running(&mut all, |_| None));
+    }
+}
