@@ -46,7 +46,7 @@ enum Command {
     /// Record how a job's unit ended (its ExecStopPost)
     #[command(hide = true)]
     JobFinished(job_finished::JobFinishedCmd),
-    /// Fire one schedule now (what its timer runs); exit 75 when a job already runs
+    /// Fire one schedule now (what its timer runs), waiting while a job runs on its repo
     RunSchedule(run_schedule::RunScheduleCmd),
     /// Run one stale-backup alert check and deliver what is due (what the alerts timer runs)
     ScanAlerts(scan_alerts::ScanAlertsCmd),

@@ -22,7 +22,7 @@ impl ReconcileCmd {
                 return anyhow::Ok(());
             }
             domain.settle_schedules()?;
-            domain.try_reconcile().await?;
+            domain.try_reconcile(true).await?;
             println!("borg's timers match the schedules and alerts files");
             Ok(())
         })

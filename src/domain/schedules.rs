@@ -274,14 +274,15 @@ impl Domain {
     /// the process backend's ticker. Failures are logged, never fatal: the files are the
     /// truth, and the next change or `borgbox reconcile` tries again.
     pub async fn reconcile(self: &Arc<Self>) {
-        if let Err(e) = self.try_reconcile().await {
+        if let Err(e) = self.try_reconcile(false).await {
             log::warn!("failed to update borg's timers: {e:#}");
         }
         self.changed.notify_one();
     }
 
-    /// `reconcile`, reporting failure: for the `reconcile` subcommand.
-    pub async fn try_reconcile(self: &Arc<Self>) -> Result<()> {
+    /// `reconcile`, reporting failure: for the `reconcile` subcommand, which also reloads
+    /// borg's user manager (`reload`) for the packaged user units an upgrade replaced.
+    pub async fn try_reconcile(self: &Arc<Self>, reload: bool) -> Result<()> {
         let timers = self
             .blocking(|domain| {
                 let schedules = domain.schedules.load()?;
@@ -294,7 +295,7 @@ impl Domain {
                 ))
             })
             .await?;
-        self.backend.sync_timers(&timers).await?;
+        self.backend.sync_timers(&timers, reload).await?;
         Ok(())
     }
 }

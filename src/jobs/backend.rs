@@ -70,9 +70,12 @@ pub trait Backend: Send + Sync {
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+    /// `reload`: reload the manager even when no timer file changed (after an upgrade,
+    /// the packaged units may have).
     fn sync_timers<'a>(
         &'a self,
         _timers: &'a [crate::schedules::render::TimerFile],
+        _reload: bool,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async { Ok(()) })
     }

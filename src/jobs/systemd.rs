@@ -194,13 +194,14 @@ impl Backend for SystemdBackend {
     fn sync_timers<'a>(
         &'a self,
         timers: &'a [TimerFile],
+        reload: bool,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             let dirs = reconcile::Dirs {
                 units: &self.user_unit_dir,
                 stamps: &self.timer_stamp_dir,
             };
-            let report = reconcile::apply(&self.manager, &dirs, timers)
+            let report = reconcile::apply(&self.manager, &dirs, timers, reload)
                 .await
                 .map_err(|e| match e.downcast::<SystemdError>() {
                     Ok(e) => unavailable(e),

@@ -102,6 +102,7 @@ pub async fn apply(
     manager: &UserManager,
     dirs: &Dirs<'_>,
     desired: &[TimerFile],
+    reload: bool,
 ) -> anyhow::Result<Report> {
     let plan = {
         let (units, stamps) = (dirs.units.to_owned(), dirs.stamps.to_owned());
@@ -137,7 +138,7 @@ pub async fn apply(
         }
         report.written.push(timer.name.clone());
     }
-    if !plan.remove.is_empty() || !plan.write.is_empty() {
+    if reload || !plan.remove.is_empty() || !plan.write.is_empty() {
         manager.reload().await?;
     }
     let written: Vec<&str> = plan.write.iter().map(|t| t.name.as_str()).collect();

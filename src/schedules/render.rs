@@ -187,6 +187,56 @@ mod tests {
         assert_eq!(last_trigger(&s, 90_000), 4_999);
     }
 
+    /// systemd itself accepts what we render, beside the packaged template it starts.
+    #[test]
+    fn rendered_timers_pass_systemd_analyze_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let (units, runtime) = (dir.path().join("units"), dir.path().join("run"));
+        std::fs::create_dir_all(&units).unwrap();
+        std::fs::create_dir_all(&runtime).unwrap();
+        for template in ["borgbox-schedule@.service", "borgbox-alerts.service"] {
+            let text = std::fs::read_to_string(format!("units/user/{template}")).unwrap();
+            std::fs::write(units.join(template), text.replace("/usr/bin/borgbox", "/bin/true"))
+                .unwrap();
+        }
+        let zone = Zone::named("Europe/Madrid").unwrap();
+        let mut names = Vec::new();
+        for cadence in ["daily", "weekly", "monthly"] {
+            let s = Schedule::create(
+                ScheduleId::random(),
+                "mac".parse().unwrap(),
+                &ScheduleInput {
+                    kind: Some("check".into()),
+                    cadence: Some(cadence.into()),
+                    hour: Some(23),
+                    minute: Some(59),
+                    weekday: Some(6),
+                    day: Some(28),
+                    ..Default::default()
+                },
+                1_000,
+                &zone,
+            )
+            .unwrap();
+            let timer = schedule_timer(&s, &zone, 1_000);
+            std::fs::write(units.join(&timer.name), &timer.text).unwrap();
+            names.push(timer.name);
+        }
+        let alerts = alerts_timer();
+        std::fs::write(units.join(&alerts.name), &alerts.text).unwrap();
+        names.push(alerts.name);
+        let out = std::process::Command::new("systemd-analyze")
+            .args(["verify", "--user", "--man=no"])
+            .args(&names)
+            .current_dir(&units)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .output()
+            .expect("systemd-analyze (Debian package systemd) must be installed");
+        let said = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    }
+
     #[test]
     fn disabled_schedules_have_no_timer_and_alerts_add_one() {
         let (on, off) = (schedule(true), schedule(false));
