@@ -37,6 +37,10 @@ impl ServeCmd {
             (Settings::resolve(self.config)?, false)
         };
         settings.check_writable()?;
+        // Refuse to start on a schedules or alerts file borgbox cannot read, rather than
+        // overwrite it later.
+        crate::schedules::store::schedule_store(settings.schedules.clone()).load()?;
+        crate::alerts::alert_store(settings.alerts.clone()).load()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -49,10 +53,6 @@ impl ServeCmd {
             let activity = Activity::default();
             let backend = super::choose_backend(&settings, &activity, &clock).await?;
             let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
-            // Refuse to start on a schedules or alerts file borgbox cannot read, rather
-            // than overwrite it later.
-            domain.schedules.load()?;
-            domain.alerts.load()?;
             let background = start_background(&domain, &backend, &activity);
             let app = api::router(AppState::new(domain, activity.clone()));
             serve::run(

@@ -4,7 +4,7 @@
 
 mod added;
 mod parse;
-mod pubkey;
+pub(crate) mod pubkey;
 mod render;
 mod store;
 

@@ -196,8 +196,11 @@ mod tests {
         std::fs::create_dir_all(&runtime).unwrap();
         for template in ["borgbox-schedule@.service", "borgbox-alerts.service"] {
             let text = std::fs::read_to_string(format!("units/user/{template}")).unwrap();
-            std::fs::write(units.join(template), text.replace("/usr/bin/borgbox", "/bin/true"))
-                .unwrap();
+            std::fs::write(
+                units.join(template),
+                text.replace("/usr/bin/borgbox", "/bin/true"),
+            )
+            .unwrap();
         }
         let zone = Zone::named("Europe/Madrid").unwrap();
         let mut names = Vec::new();

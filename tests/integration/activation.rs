@@ -51,6 +51,14 @@ fn activate(idle_timeout: &str, extra_listen: bool) -> Activated {
             "BORGBOX_STATE_DIR",
             dir.path().join("state").display().to_string(),
         ),
+        (
+            "BORGBOX_SCHEDULES",
+            dir.path().join("schedules.json").display().to_string(),
+        ),
+        (
+            "BORGBOX_ALERTS",
+            dir.path().join("alerts.json").display().to_string(),
+        ),
     ] {
         cmd.env(key, &value).arg(format!("--setenv={key}"));
     }

@@ -10,6 +10,8 @@ fn serve(env: &[(&str, &str)]) -> (i32, String) {
         .env("PATH", std::env::var("PATH").unwrap())
         .env("HOME", dir.path())
         .env("BORGBOX_STATE_DIR", dir.path().join("state"))
+        .env("BORGBOX_SCHEDULES", dir.path().join("schedules.json"))
+        .env("BORGBOX_ALERTS", dir.path().join("alerts.json"))
         .env("BORGBOX_REPO_ROOT", dir.path().join("repos"))
         .env("BORGBOX_ADDR", "127.0.0.1:1");
     for (k, v) in env {
@@ -68,4 +70,45 @@ fn the_token_never_reaches_the_log() {
     ]);
     assert!(stderr.contains("BORGBOX_ADDR"), "{stderr}");
     assert!(!stderr.contains("s3cret-token-value"));
+}
+
+#[test]
+fn a_time_zone_that_does_not_exist_refuses_to_start_naming_tz() {
+    let (code, stderr) = serve(&[("BORGBOX_TOKEN", "t"), ("TZ", "Mars/Olympus_Mons")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("TZ"), "{stderr}");
+}
+
+#[test]
+fn a_path_serve_cannot_write_refuses_to_start_naming_the_setting_and_the_remedy() {
+    // /proc/sys refuses writes even to root, as a read-only sandbox path would.
+    for (setting, path) in [
+        ("BORGBOX_SCHEDULES", "/proc/sys/borgbox-test/schedules.json"),
+        ("BORGBOX_ALERTS", "/proc/sys/borgbox-test/alerts.json"),
+        (
+            "BORGBOX_AUTH_KEYS",
+            "/proc/sys/borgbox-test/authorized_keys",
+        ),
+    ] {
+        let (code, stderr) = serve(&[("BORGBOX_TOKEN", "t"), (setting, path)]);
+        assert_eq!(code, 2, "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(setting), "{stderr}");
+        assert!(stderr.contains("ReadWritePaths="), "{stderr}");
+    }
+}
+
+#[test]
+fn a_schedules_or_alerts_file_that_does_not_parse_refuses_to_start_and_stays() {
+    for setting in ["BORGBOX_SCHEDULES", "BORGBOX_ALERTS"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("broken.json");
+        std::fs::write(&file, "[{\"id\": 1,").unwrap();
+        let (code, stderr) = serve(&[("BORGBOX_TOKEN", "t"), (setting, file.to_str().unwrap())]);
+        assert_ne!(code, 0, "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("broken.json"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "[{\"id\": 1,");
+    }
 }

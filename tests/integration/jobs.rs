@@ -490,6 +490,8 @@ async fn serve_stops_its_jobs_on_sigterm() {
         .env("BORGBOX_REPO_ROOT", &root)
         .env("BORGBOX_AUTH_KEYS", dir.path().join("ssh/authorized_keys"))
         .env("BORGBOX_STATE_DIR", dir.path().join("state"))
+        .env("BORGBOX_SCHEDULES", dir.path().join("schedules.json"))
+        .env("BORGBOX_ALERTS", dir.path().join("alerts.json"))
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -9,6 +9,7 @@ mod activation;
 mod archives;
 mod auth_and_errors;
 mod config;
+mod hostile;
 mod jobs;
 mod keys;
 mod repos;

@@ -1,0 +1,232 @@
+//! What a hostile or careless client tries: racing operations on one repo, connections
+//! that never finish a request, more connections than the server takes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Options, TestServer, TOKEN};
+use borgbox::serve::Limits;
+
+/// A repo borgbox sees as initialized (a config with a `[repository]` section), so a
+/// check job starts; borg itself then fails on it, which does not matter here.
+async fn initialized(server: &TestServer, name: &str) {
+    server.create_repo(name).await;
+    std::fs::write(
+        server.root().join(name).join("config"),
+        "[repository]\nversion = 1\n",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_check_and_six_deletes_racing_never_both_succeed() {
+    let server = TestServer::new().await;
+    for trial in 0..20 {
+        let name = format!("race{trial}");
+        initialized(&server, &name).await;
+        let (check_path, repo_path) = (format!("/repos/{name}/check"), format!("/repos/{name}"));
+        let check = server.post(&check_path, json!({}));
+        let deletes = futures_util::future::join_all((0..6).map(|_| server.delete(&repo_path)));
+        let ((check, _), deletes) = tokio::join!(check, deletes);
+        let deleted = deletes
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::NO_CONTENT)
+            .count();
+        for (status, body) in &deletes {
+            assert!(
+                [
+                    StatusCode::NO_CONTENT,
+                    StatusCode::NOT_FOUND,
+                    StatusCode::CONFLICT
+                ]
+                .contains(status),
+                "{status} {body}"
+            );
+        }
+        assert!(deleted <= 1, "trial {trial}: {deleted} DELETEs got 204");
+        match check {
+            StatusCode::ACCEPTED => assert_eq!(deleted, 0, "trial {trial}: check 202 and a 204"),
+            StatusCode::NOT_FOUND => assert_eq!(deleted, 1, "trial {trial}"),
+            other => panic!("trial {trial}: check got {other}"),
+        }
+        if deleted == 0 {
+            // Let its job end (borg fails on the fake repo), then delete for real.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let (status, _) = server.delete(&format!("/repos/{name}")).await;
+                if status == StatusCode::NO_CONTENT {
+                    break;
+                }
+                assert_eq!(status, StatusCode::CONFLICT);
+                assert!(Instant::now() < deadline, "the job never ended");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert!(!server.root().join(&name).exists());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_deletes_of_one_repo_give_one_204_and_404s() {
+    let server = TestServer::new().await;
+    for trial in 0..10 {
+        let name = format!("gone{trial}");
+        server.create_repo(&name).await;
+        let path = format!("/repos/{name}");
+        let deletes = futures_util::future::join_all(
+            (0..6).map(|_| server.call(Method::DELETE, &path, None)),
+        )
+        .await;
+        let statuses: Vec<u16> = deletes.iter().map(|(s, _)| s.as_u16()).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 204).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 404).count(),
+            5,
+            "{statuses:?}"
+        );
+    }
+    assert_eq!(server.auth_keys_text(), "");
+}
+
+fn connect(server: &TestServer) -> TcpStream {
+    let stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; what it said, and how long that took.
+/// On a blocking thread: the server runs on this test's runtime.
+async fn until_closed(stream: TcpStream) -> (String, Duration) {
+    tokio::task::spawn_blocking(move || read_until_closed(stream))
+        .await
+        .unwrap()
+}
+
+fn read_until_closed(mut stream: TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+        }
+    }
+    (
+        String::from_utf8_lossy(&said).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn short_limits(max_connections: usize) -> Options {
+    Options {
+        limits: Limits {
+            header_timeout: Duration::from_millis(500),
+            max_connections,
+        },
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn silent_and_slow_clients_are_closed_after_the_header_timeout() {
+    let server = TestServer::with(short_limits(100)).await;
+    let silent: Vec<TcpStream> = (0..20).map(|_| connect(&server)).collect();
+    let mut slow = connect(&server);
+    slow.write_all(b"GET /api/v1/info HTTP/1.1\r\n").unwrap();
+    let slow = tokio::task::spawn_blocking(move || {
+        // One header byte every 100 ms: never a complete request.
+        for _ in 0..30 {
+            if slow.write_all(b"X").is_err() {
+                return true;
+            }
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut buf = [0u8; 64];
+        matches!(slow.read(&mut buf), Ok(0) | Err(_))
+    });
+    for stream in silent {
+        let (said, took) = until_closed(stream).await;
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert!(!said.contains("200 OK"), "{said}");
+    }
+    assert!(slow.await.unwrap(), "the slow client was never cut off");
+    // An idle keep-alive connection goes the same way once its request is answered.
+    let mut kept = connect(&server);
+    write!(kept, "GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let (said, took) = until_closed(kept).await;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let (status, _) = server.get("/info").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_a_json_503_and_the_api_recovers() {
+    let server = TestServer::with(Options {
+        limits: Limits {
+            header_timeout: Duration::from_secs(2),
+            max_connections: 10,
+        },
+        ..Options::default()
+    })
+    .await;
+    let held: Vec<TcpStream> = (0..10).map(|_| connect(&server)).collect();
+    // Give the server a moment to accept them all.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = connect(&server);
+    write!(
+        extra,
+        "GET /api/v1/info HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    let (said, _) = until_closed(extra).await;
+    assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+    assert!(said.contains("content-type: application/json"), "{said}");
+    assert!(
+        said.ends_with(r#"{"error":"too many open connections, try again later"}"#),
+        "{said}"
+    );
+    // Once the silent ones are closed by the header timeout, everyone is served again.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = server.get("/info").await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the API never recovered: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_idle_exit_is_not_held_off_by_silent_connections() {
+    let server = TestServer::with(Options {
+        idle_timeout: Some(Duration::from_millis(300)),
+        ..short_limits(100)
+    })
+    .await;
+    let _silent: Vec<TcpStream> = (0..5).map(|_| connect(&server)).collect();
+    let mut server = server;
+    let stopped = server.stopped.take().unwrap();
+    let stop = tokio::time::timeout(Duration::from_secs(10), stopped)
+        .await
+        .expect("serve did not exit when idle")
+        .unwrap();
+    assert_eq!(stop, borgbox::serve::Stop::Idle);
+}
