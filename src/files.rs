@@ -76,6 +76,13 @@ impl FileLock {
         write_atomic(&self.path, bytes, mode)
     }
 
+    /// Replaces another file this lock guards (one lock for a directory of files, such as
+    /// the generated timers), the same way as `replace`.
+    pub fn replace_other(&self, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+        remove_stale_temporaries(path)?;
+        write_atomic(path, bytes, mode)
+    }
+
     /// Removes the lock file itself (when what it guards is gone for good). Safe while
     /// held: `lock` notices and retries on the new file.
     pub fn remove(self) -> io::Result<()> {

@@ -38,12 +38,9 @@ impl RunScheduleCmd {
                 }
             }
         })?;
-        match outcome {
-            RunOutcome::Started(job) => println!("schedule {id}: started job {job}"),
-            RunOutcome::Skipped => println!("schedule {id}: skipped, its repo is gone"),
-            RunOutcome::Idle | RunOutcome::Busy => {
-                println!("schedule {id}: disabled or deleted, nothing to do")
-            }
+        // Started and skipped runs are logged by the domain with a MESSAGE_ID.
+        if let RunOutcome::Idle | RunOutcome::Busy = outcome {
+            log::info!(borgbox_schedule_id = id.as_str(); "schedule {id} is disabled or deleted: nothing to do");
         }
         Ok(())
     }

@@ -29,6 +29,7 @@ pub struct SystemdBackend {
     /// Where generated timers go, and where borg's manager keeps their last triggers.
     user_unit_dir: PathBuf,
     timer_stamp_dir: PathBuf,
+    timers_lock: PathBuf,
     store: JobStore,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -60,6 +61,7 @@ impl SystemdBackend {
             uid: settings.uid,
             user_unit_dir: settings.user_unit_dir.clone(),
             timer_stamp_dir: settings.timer_stamp_dir.clone(),
+            timers_lock: settings.state_dir.join("locks").join("timers"),
             store,
             hub: Arc::new(Hub::default()),
             clock,
@@ -200,6 +202,7 @@ impl Backend for SystemdBackend {
             let dirs = reconcile::Dirs {
                 units: &self.user_unit_dir,
                 stamps: &self.timer_stamp_dir,
+                lock: &self.timers_lock,
             };
             let report = reconcile::apply(&self.manager, &dirs, timers, reload)
                 .await

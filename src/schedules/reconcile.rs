@@ -30,10 +30,13 @@ impl Report {
     }
 }
 
-/// Where timer files live and where borg's manager stamps their last trigger.
+/// Where timer files live, where borg's manager stamps their last trigger, and the lock
+/// every reconcile holds (`<state dir>/locks/timers.lock`): two processes reconciling at
+/// once would undo each other's starts and stops.
 pub struct Dirs<'a> {
     pub units: &'a Path,
     pub stamps: &'a Path,
+    pub lock: &'a Path,
 }
 
 impl Dirs<'_> {
@@ -104,20 +107,28 @@ pub async fn apply(
     desired: &[TimerFile],
     reload: bool,
 ) -> anyhow::Result<Report> {
-    let plan = {
-        let (units, stamps) = (dirs.units.to_owned(), dirs.stamps.to_owned());
+    let (lock, plan) = {
+        let (units, stamps, lock) = (
+            dirs.units.to_owned(),
+            dirs.stamps.to_owned(),
+            dirs.lock.to_owned(),
+        );
         let desired = desired.to_vec();
-        tokio::task::spawn_blocking(move || {
-            plan(
-                &Dirs {
-                    units: &units,
-                    stamps: &stamps,
-                },
-                &desired,
-            )
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            if let Some(dir) = lock.parent() {
+                files::ensure_dir(dir, 0o700)?;
+            }
+            let held = files::lock(&lock)?;
+            let dirs = Dirs {
+                units: &units,
+                stamps: &stamps,
+                lock: &lock,
+            };
+            let plan =
+                plan(&dirs, &desired).context("failed to read borg's user unit directory")?;
+            Ok((held, plan))
         })
-        .await?
-        .context("failed to read borg's user unit directory")?
+        .await??
     };
     let mut report = Report::default();
 
@@ -132,7 +143,7 @@ pub async fn apply(
         files::ensure_dir(dirs.units, 0o755)?;
     }
     for timer in &plan.write {
-        files::replace(&dirs.units.join(&timer.name), timer.text.as_bytes(), 0o644)?;
+        lock.replace_other(&dirs.units.join(&timer.name), timer.text.as_bytes(), 0o644)?;
         if let Some(at) = timer.last_trigger {
             write_stamp(&dirs.stamp(&timer.name), at)?;
         }
@@ -160,6 +171,7 @@ pub async fn apply(
             report.started.push(timer.name.clone());
         }
     }
+    drop(lock);
     Ok(report)
 }
 
@@ -180,9 +192,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let units = dir.path().join("user");
         let stamps = dir.path().join("timers");
+        let lock = dir.path().join("timers");
         let dirs = Dirs {
             units: &units,
             stamps: &stamps,
+            lock: &lock,
         };
         let same = timer("borgbox-schedule@sch_0000000000000001.timer", "same\n");
         let changed = timer("borgbox-schedule@sch_0000000000000002.timer", "new\n");
@@ -207,6 +221,7 @@ mod tests {
         let empty = Dirs {
             units: &none,
             stamps: &stamps,
+            lock: &lock,
         };
         assert!(plan(&empty, &[]).unwrap().remove.is_empty());
     }

@@ -765,6 +765,7 @@ def case_rpm_install_emulated():
 # `import cases` there find this running module rather than load a second copy.
 sys.modules.setdefault("cases", sys.modules[__name__])
 from jobs_cases import JOB_CASES  # noqa: E402
+from schedules_cases import SCHEDULE_CASES  # noqa: E402
 
 CASES = [
     ("install: dpkg -i runs postinst; socket listening, service not started", case_install),
@@ -785,6 +786,7 @@ CASES = [
     ("(f) stalled clients do not prevent idle exit", case_slowloris_does_not_block_idle_exit),
     ("jobs: a check runs in borg's user manager", case_job_in_user_manager),
     *JOB_CASES,
+    *SCHEDULE_CASES,
     ("start failure: trigger limit, no busy loop", case_start_failure_trips_trigger_limit),
     ("package: reinstall, remove, purge, install again", case_package_lifecycle),
 ]
