@@ -8,6 +8,7 @@ mod support;
 mod activation;
 mod archives;
 mod auth_and_errors;
+mod behaviour;
 mod config;
 mod hostile;
 mod jobs;

@@ -764,8 +764,44 @@ def case_rpm_install_emulated():
 # The job cases (issue 4) live in their own file and use this module's helpers; make
 # `import cases` there find this running module rather than load a second copy.
 sys.modules.setdefault("cases", sys.modules[__name__])
-from jobs_cases import JOB_CASES  # noqa: E402
+from jobs_cases import JOB_CASES, initialized_repo  # noqa: E402
 from schedules_cases import SCHEDULE_CASES  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "behaviour"))
+import jobs as behaviour  # noqa: E402
+
+
+class SystemdTarget:
+    """The shared job behaviour suite (tests/behaviour/jobs.py) against the installed
+    package: jobs are transient units in borg's user manager."""
+
+    passphrase = PASSPHRASE
+
+    def api(self, method, path, body=None, headers=None):
+        status, payload, _ = api(method, path, body, headers=headers, timeout=60)
+        return status, payload
+
+    def endpoint(self):
+        return "127.0.0.1", API_PORT, token()
+
+    def repo_path(self, name):
+        return f"{HOME}/repos/{name}"
+
+    def registered_repo(self):
+        return make_repo()[0]
+
+    def initialized_repo(self):
+        return initialized_repo(PASSPHRASE)
+
+    def restart_api(self):
+        ct("systemctl", "stop", SERVICE)
+
+
+def case_job_behaviour_suite():
+    """The job behaviour suite the process backend passes in cargo test: kinds, errors,
+    one job per repo and cancel, stream order, records surviving the API process."""
+    passed, failed = behaviour.run(SystemdTarget(), prefix="       systemd backend: ")
+    check(failed == 0, f"{failed} of {passed + failed} behaviour cases failed (above)")
 
 CASES = [
     ("install: dpkg -i runs postinst; socket listening, service not started", case_install),
@@ -785,6 +821,7 @@ CASES = [
     ("(e) stop/start borgbox.socket keeps repos and keys", case_socket_restart_keeps_repos),
     ("(f) stalled clients do not prevent idle exit", case_slowloris_does_not_block_idle_exit),
     ("jobs: a check runs in borg's user manager", case_job_in_user_manager),
+    ("jobs: the behaviour suite shared with the process backend", case_job_behaviour_suite),
     *JOB_CASES,
     *SCHEDULE_CASES,
     ("start failure: trigger limit, no busy loop", case_start_failure_trips_trigger_limit),

@@ -11,14 +11,13 @@ import calendar
 import http.server
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
 
 import cases as c
 from cases import check, ct, expect, note, wait_for
-from jobs_cases import FINAL, Held, client_borg, initialized_repo, job_final, user_systemctl
+from jobs_cases import Held, initialized_repo, job_final, user_systemctl
 
 ENV = "/etc/borgbox/borgbox.env"
 
@@ -294,7 +293,7 @@ def case_alerts_timer_scans_without_api_and_delivers_signed():
         # The secret went nowhere else: the journal of the scan and of the API.
         logged = ct("journalctl", "--no-pager", "-o", "cat", f"_UID={uid()}").stdout
         check(secret not in logged, "the webhook secret reached the journal")
-        note(f"stale delivered by the timer's scan, signature verified with openssl")
+        note("stale delivered by the timer's scan, signature verified with openssl")
         expect(204, "DELETE", f"/alerts/{alert['id']}")
         if not any(a["enabled"] for a in expect(200, "GET", "/alerts")):
             check(timer_state(timer) != "active", f"{timer} after the last alert went")
