@@ -78,6 +78,14 @@ fn start_background(
     backend: &Arc<dyn Backend>,
     activity: &Activity,
 ) -> tokio::task::JoinHandle<()> {
+    let recovering = domain.clone();
+    tokio::spawn(async move {
+        match recovering.recover_all().await {
+            Ok(0) => {}
+            Ok(n) => log::info!("finished or undid {n} interrupted repo operations"),
+            Err(e) => log::warn!("failed to recover interrupted repo operations: {e:#}"),
+        }
+    });
     let domain = domain.clone();
     if backend.name() == "process" {
         let activity = activity.clone();

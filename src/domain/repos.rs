@@ -4,10 +4,10 @@
 //! - create builds `<root>/.<name>.creating`, appends the managed line, then renames the
 //!   directory into place. A kill before the rename leaves the hidden directory: `recover`
 //!   removes it and the line, so a retried create succeeds.
-//! - delete removes the lines, renames the directory to `<root>/.<name>.deleting` (made
-//!   empty when there was no directory: it marks the intent), empties it, removes the
-//!   repo's schedules and alerts, then the marker. A kill anywhere in between leaves the
-//!   marker: `recover` finishes the job.
+//! - delete first renames the directory to `<root>/.<name>.deleting` (or makes that
+//!   directory empty when there is none: it marks the intent), then removes the managed
+//!   lines, empties the directory, removes the repo's schedules and alerts, and last the
+//!   marker. A kill anywhere after the rename leaves the marker: `recover` finishes.
 
 use std::fs;
 use std::io;
@@ -400,27 +400,26 @@ impl Domain {
         let timers_changed = self
             .blocking(move |domain| {
                 let exists = domain.repos.exists(&name);
-                let removed = domain.keys.modify(|keys| {
-                    if !exists && keys.managed(&name).is_empty() {
-                        return Err(Error::RepoNotFound);
-                    }
-                    Ok(keys.remove_repo(&name))
-                })?;
-                if let Err(e) = domain.added_at.forget(&name, None) {
-                    log::warn!("failed to forget key records of repo {name}: {e}");
+                // Its lines change only under its lock, which this holds.
+                if !exists && domain.keys.read()?.managed(&name).is_empty() {
+                    return Err(Error::RepoNotFound);
                 }
                 let marker = hidden(domain.repos.root(), &name, "deleting");
                 if exists {
                     fs::rename(domain.repos.path(&name), &marker)?;
-                    if let Err(e) = empty_dir(&marker) {
-                        // Give the repo back as it is now, so the operator sees it.
-                        let _ = fs::rename(&marker, domain.repos.path(&name));
-                        return Err(e.into());
-                    }
                 } else {
                     fs::DirBuilder::new().mode(0o700).create(&marker)?;
                 }
-                let timers_changed = domain.finish_delete(&name)?;
+                let (removed, timers_changed) = match domain.finish_delete(&name) {
+                    Ok(done) => done,
+                    Err(e) => {
+                        // Give what is left of the repo back, so the operator sees it.
+                        if exists {
+                            let _ = fs::rename(&marker, domain.repos.path(&name));
+                        }
+                        return Err(e);
+                    }
+                };
                 log::info!(
                     message_id = message_id::REPO_DELETED,
                     borgbox_repo = name.as_str();
@@ -435,10 +434,17 @@ impl Domain {
         Ok(())
     }
 
-    /// The end of a delete, from its marker on: schedules, alerts, bookkeeping, marker.
-    /// Returns whether a schedule or alert went (their timers must follow).
-    fn finish_delete(&self, name: &RepoName) -> Result<bool> {
+    /// A delete from its marker on (API.md 6.8's order): the managed lines, the directory's
+    /// contents, then schedules and alerts, bookkeeping, and the marker. Returns how many
+    /// lines went and whether a schedule or alert went (their timers must follow).
+    fn finish_delete(&self, name: &RepoName) -> Result<(usize, bool)> {
         let marker = hidden(self.repos.root(), name, "deleting");
+        let removed = self
+            .keys
+            .modify(|keys| Ok::<_, Error>(keys.remove_repo(name)))?;
+        if let Err(e) = self.added_at.forget(name, None) {
+            log::warn!("failed to forget key records of repo {name}: {e}");
+        }
         empty_dir(&marker)?;
         let schedules = self.schedules.modify(|all| {
             let before = all.len();
@@ -452,7 +458,36 @@ impl Domain {
         })?;
         self.repos.forget(name, &self.settings.state_dir)?;
         fs::remove_dir(&marker)?;
-        Ok(schedules || alerts)
+        Ok((removed, schedules || alerts))
+    }
+
+    /// Finishes or undoes, under each repo's lock, every create or delete a kill left
+    /// half-done (the hidden `.<name>.creating` and `.<name>.deleting` entries): what
+    /// `serve` runs in the background once it is ready, so a repo nobody touches again
+    /// does not stay half-made.
+    pub async fn recover_all(self: &Arc<Self>) -> Result<usize> {
+        let names = self
+            .blocking(|domain| {
+                let mut names = Vec::new();
+                for entry in fs::read_dir(domain.repos.root())? {
+                    let file = entry?.file_name();
+                    let Some(name) = file.to_str().and_then(|f| f.strip_prefix('.')) else {
+                        continue;
+                    };
+                    let name = name
+                        .strip_suffix(".creating")
+                        .or_else(|| name.strip_suffix(".deleting"));
+                    if let Some(name) = name.and_then(|n| n.parse::<RepoName>().ok()) {
+                        names.push(name);
+                    }
+                }
+                Ok(names)
+            })
+            .await?;
+        for name in &names {
+            drop(self.lock_repo(name).await?);
+        }
+        Ok(names.len())
     }
 
     /// Removes what a create that did not finish made: its line and hidden directory.
@@ -488,7 +523,7 @@ impl Domain {
         let marker = hidden(root, name, "deleting");
         if fs::symlink_metadata(&marker).is_ok() {
             log::warn!(borgbox_repo = name.as_str(); "finishing an interrupted delete of repo {name}");
-            return self.finish_delete(name);
+            return Ok(self.finish_delete(name)?.1);
         }
         Ok(false)
     }

@@ -230,3 +230,166 @@ async fn an_idle_exit_is_not_held_off_by_silent_connections() {
         .unwrap();
     assert_eq!(stop, borgbox::serve::Stop::Idle);
 }
+
+/// `borgbox serve` as a process of its own, so it can be killed with SIGKILL.
+struct Serve {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Serve {
+    fn start(dir: &std::path::Path) -> Serve {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_borgbox"))
+            .arg("serve")
+            .env("BORGBOX_TOKEN", TOKEN)
+            .env("BORGBOX_ADDR", format!("127.0.0.1:{port}"))
+            .env("BORGBOX_BACKEND", "process")
+            .env("BORGBOX_REPO_ROOT", dir.join("repos"))
+            .env("BORGBOX_AUTH_KEYS", dir.join("ssh/authorized_keys"))
+            .env("BORGBOX_STATE_DIR", dir.join("state"))
+            .env("BORGBOX_SCHEDULES", dir.join("schedules.json"))
+            .env("BORGBOX_ALERTS", dir.join("alerts.json"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "serve did not start");
+            crate::support::pause();
+        }
+        Serve { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/api/v1{path}", self.port)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The probe's power cut: SIGKILL at a random instant of creates and deletes. Afterwards
+/// every file is whole, each repo directory has its line and each line its directory (or
+/// the next operation on the name makes it so), and retrying what was cut off works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_at_any_instant_leaves_nothing_half_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let keys: Vec<String> = (0..4)
+        .map(|n| crate::support::keygen(dir.path(), "ed25519", &format!("k{n}")))
+        .collect();
+    for round in 0..40u64 {
+        let serve = Serve::start(dir.path());
+        let name = format!("r{}", round % 4);
+        let key = &keys[(round % 4) as usize];
+        let create = client
+            .post(serve.url("/repos"))
+            .bearer_auth(TOKEN)
+            .body(json!({"name": name, "pubkey": key}).to_string())
+            .send();
+        let delete = client
+            .delete(serve.url(&format!("/repos/r{}", (round + 1) % 4)))
+            .bearer_auth(TOKEN)
+            .send();
+        let pid = serve.child.id() as i32;
+        let kill_after = Duration::from_micros(rand::random::<u64>() % 20_000);
+        let killer = async move {
+            tokio::time::sleep(kill_after).await;
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        };
+        let _ = tokio::join!(create, delete, killer);
+        drop(serve);
+
+        // The next process: retrying the create either succeeds or finds it done.
+        let serve = Serve::start(dir.path());
+        let retried = client
+            .post(serve.url("/repos"))
+            .bearer_auth(TOKEN)
+            .body(json!({"name": name, "pubkey": key}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = retried.status();
+        let body = retried.text().await.unwrap();
+        assert!(
+            status == StatusCode::CREATED
+                || (status == StatusCode::CONFLICT && body.contains("already exists")),
+            "round {round}: retry got {status} {body}"
+        );
+        // serve finishes what the kill interrupted once it is up.
+        let root = dir.path().join("repos");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir(&root)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with('.'))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: nothing recovered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Every repo the API lists has its key line, and every line its directory.
+        let repos: serde_json::Value = client
+            .get(serve.url("/repos"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("ssh/authorized_keys")).unwrap();
+        for repo in repos.as_array().unwrap() {
+            let name = repo["name"].as_str().unwrap();
+            assert_eq!(repo["registered"], true, "round {round}: {repo}");
+            assert_eq!(
+                text.matches(&format!("# borgbox:{name} ")).count(),
+                1,
+                "{text}"
+            );
+        }
+        for line in text.lines() {
+            let name = line
+                .split("# borgbox:")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            let (s, _) = crate::support::read(
+                client
+                    .get(serve.url(&format!("/repos/{name}")))
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(
+                s,
+                StatusCode::OK,
+                "round {round}: a line without its repo: {line}"
+            );
+        }
+    }
+    // The writes since swept every temporary a kill left next to authorized_keys.
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path().join("ssh"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
