@@ -180,9 +180,9 @@ pub fn host_uptime_seconds() -> u64 {
         .unwrap_or(0)
 }
 
-/// The kernel host name (uname's nodename); `""` if it cannot be read.
-/// A process's start time in clock ticks since boot: with its pid, an identity that
-/// survives pid reuse. None when the process does not exist.
+/// A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat): with
+/// its pid, an identity that tells a reused pid apart. None when the process does not exist
+/// or its stat cannot be read.
 pub fn process_start_ticks(pid: i32) -> Option<u64> {
     Process::new(pid)
         .and_then(|p| p.stat())
@@ -190,6 +190,7 @@ pub fn process_start_ticks(pid: i32) -> Option<u64> {
         .map(|stat| stat.starttime)
 }
 
+/// The kernel host name (uname's nodename); `""` if it cannot be read.
 pub fn hostname() -> String {
     nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().into_owned())
@@ -868,12 +869,37 @@ mod tests {
         assert_eq!(disk_usage(&dir.path().join("missing")), None);
     }
 
+    /// The kernel's 1, 5 and 15 minute averages from sysinfo(2): the same counters as
+    /// /proc/loadavg, but as 16-bit fixed point through a system call, with no text to parse.
+    fn kernel_load() -> [f64; 3] {
+        let (one, five, fifteen) = nix::sys::sysinfo::sysinfo()
+            .expect("sysinfo(2)")
+            .load_average();
+        [one, five, fifteen]
+    }
+
     #[test]
-    fn load_average_is_sane() {
-        let load = load_average();
-        assert!(load.iter().all(|v| v.is_finite() && *v >= 0.0), "{load:?}");
-        let text = std::fs::read_to_string("/proc/loadavg").unwrap();
-        assert!(parse_loadavg(&text).is_some(), "{text}");
+    fn load_average_matches_the_kernels_sysinfo() {
+        // The kernel updates the averages every 5 s: take ours between two sysinfo readings
+        // that agree, so all three saw the same values. /proc/loadavg rounds to 0.01, hence
+        // the tolerance. A wrong field, a swapped order or zeros from a failed parse fail
+        // here whenever the host's averages differ by more than that (the fixture in
+        // `loadavg_text` pins the order when they do not).
+        for _ in 0..100 {
+            let before = kernel_load();
+            let ours = load_average();
+            if kernel_load() != before {
+                continue;
+            }
+            for (minutes, (ours_one, kernel)) in [1, 5, 15].iter().zip(ours.iter().zip(before)) {
+                assert!(
+                    (ours_one - kernel).abs() <= 0.01,
+                    "{minutes} min: load_average() {ours:?}, sysinfo(2) {before:?}"
+                );
+            }
+            return;
+        }
+        panic!("the kernel's load averages never held still across one read");
     }
 
     #[test]

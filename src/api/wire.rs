@@ -47,7 +47,7 @@ impl From<RepoView> for Repo {
             details: view.details.as_ref().map(|details| RepoDetails {
                 transaction_id: details.transaction_id,
                 segments: details.segments,
-                last_write: format_opt(details.last_write),
+                last_write: format_opt(view.facts.last_write),
                 locked: details.locked,
                 keys: reg.keys as u64,
                 quota_source: view.quota_source(),

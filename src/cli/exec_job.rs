@@ -123,7 +123,7 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
     if let Some(last_write) = before {
         // What the job committed is borgbox's, not a client's backup (API.md 12.2).
         let _lock = files::lock(&repo_lock_path(&settings.state_dir, &record.repo))?;
-        let after = repos.details(&record.repo, &settings.state_dir);
+        let after = repos.details(&record.repo);
         if let Err(e) = crate::repos::record_own_write(
             &settings.state_dir,
             &record.repo,

@@ -204,7 +204,7 @@ impl Domain {
             path: path.display().to_string(),
             facts,
             registration: registration(keys, name),
-            details: Some(self.repos.details(name, &self.settings.state_dir)),
+            details: Some(self.repos.details(name)),
         })
     }
 

@@ -20,16 +20,15 @@ pub struct Facts {
     pub quota_used_bytes: u64,
     /// `storage_quota` of the repository's own `config`; 0 = none.
     pub config_quota_bytes: u64,
+    /// API.md 12.2.
+    pub last_write: Option<OffsetDateTime>,
 }
 
-/// The detailed fields of a single repo.
+/// The detailed fields of a single repo beyond its facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Details {
-    pub quota_used_bytes: u64,
-    pub storage_quota_bytes: u64,
     pub transaction_id: u64,
     pub segments: u64,
-    pub last_write: Option<OffsetDateTime>,
     pub locked: bool,
 }
 
@@ -95,6 +94,7 @@ pub(super) fn compute(
     dir_meta: &fs::Metadata,
     name: &str,
     sizes: &SizeCache,
+    state_dir: &Path,
 ) -> Facts {
     let scan = scan(path);
     let txn_meta = scan.txn.and_then(|n| txn_meta(path, n));
@@ -110,6 +110,7 @@ pub(super) fn compute(
         modified_at: to_time(current),
         quota_used_bytes: quota_used(path, scan.txn),
         config_quota_bytes: config.storage_quota,
+        last_write: last_write(path, scan.txn, own_write(state_dir, name)),
     }
 }
 
@@ -119,42 +120,38 @@ fn quota_used(path: &Path, txn: Option<u64>) -> u64 {
         .unwrap_or(0)
 }
 
-pub(super) fn details(path: &Path, state_dir: &Path, name: &RepoName) -> Details {
+pub(super) fn details(path: &Path) -> Details {
     let scan = scan(path);
-    let txn = scan.txn.unwrap_or(0);
-    let config = read_config(path);
     Details {
-        quota_used_bytes: quota_used(path, scan.txn),
-        storage_quota_bytes: config.storage_quota,
-        transaction_id: txn,
+        transaction_id: scan.txn.unwrap_or(0),
         segments: count_files(&path.join("data")),
-        last_write: last_write(path, state_dir, name, scan.txn),
         locked: scan.locked,
     }
 }
 
-/// API.md 12.2 for the repo at `path`.
+/// API.md 12.2 for the repo at `path`, read afresh.
 pub(super) fn last_write_of(
     path: &Path,
     state_dir: &Path,
     name: &RepoName,
 ) -> Option<OffsetDateTime> {
-    last_write(path, state_dir, name, scan(path).txn)
+    let own = own_write(state_dir, name.as_str());
+    last_write(path, scan(path).txn, own)
 }
 
-/// API.md 12.2: the last commit by anyone but borgbox's own jobs.
+/// API.md 12.2: the last commit by anyone but borgbox's own jobs (`own`: what the last
+/// one recorded).
 fn last_write(
     path: &Path,
-    state_dir: &Path,
-    name: &RepoName,
     txn: Option<u64>,
+    own: Option<(u64, OffsetDateTime)>,
 ) -> Option<OffsetDateTime> {
     let t = match txn.and_then(|n| txn_meta(path, n)) {
         Some(meta) => to_time(&meta),
         None => newest_mtime(&path.join("data"))
             .or_else(|| fs::symlink_metadata(path).ok().map(|m| to_time(&m)))?,
     };
-    match (txn, own_write(state_dir, name)) {
+    match (txn, own) {
         (Some(n), Some((recorded_n, before))) if n == recorded_n => Some(t.min(before)),
         _ => Some(t),
     }
@@ -168,11 +165,14 @@ struct OwnWrite {
     last_write_unix: i64,
 }
 
-fn own_write_path(state_dir: &Path, name: &RepoName) -> std::path::PathBuf {
+/// Where the record for the repo directory `name` lives (a listed directory's name may
+/// not be a valid repo name; it then has no record).
+pub(super) fn own_write_path(state_dir: &Path, name: &str) -> std::path::PathBuf {
     state_dir.join("last-write").join(format!("{name}.json"))
 }
 
-fn own_write(state_dir: &Path, name: &RepoName) -> Option<(u64, OffsetDateTime)> {
+fn own_write(state_dir: &Path, name: &str) -> Option<(u64, OffsetDateTime)> {
+    name.parse::<RepoName>().ok()?;
     let bytes = fs::read(own_write_path(state_dir, name)).ok()?;
     let record: OwnWrite = serde_json::from_slice(&bytes).ok()?;
     Some((
@@ -182,7 +182,7 @@ fn own_write(state_dir: &Path, name: &RepoName) -> Option<(u64, OffsetDateTime)>
 }
 
 pub(super) fn forget_own_write(state_dir: &Path, name: &RepoName) -> std::io::Result<()> {
-    let path = own_write_path(state_dir, name);
+    let path = own_write_path(state_dir, name.as_str());
     if !path.exists() {
         return Ok(());
     }
@@ -201,7 +201,7 @@ pub fn record_own_write(
     txn: u64,
     last_write: OffsetDateTime,
 ) -> std::io::Result<()> {
-    let path = own_write_path(state_dir, name);
+    let path = own_write_path(state_dir, name.as_str());
     if let Some(dir) = path.parent() {
         crate::files::ensure_dir(dir, 0o700)?;
     }

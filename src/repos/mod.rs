@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 use time::OffsetDateTime;
 
+use crate::files::FileStamp;
+
 pub use facts::{record_own_write, Details, Facts};
 
 use crate::model::RepoName;
@@ -35,6 +37,7 @@ pub struct Listing {
 /// The repo root and the caches that make listing cheap.
 pub struct Repos {
     root: PathBuf,
+    state_dir: PathBuf,
     facts: Mutex<FactsCache>,
     sizes: sizes::SizeCache,
 }
@@ -60,16 +63,20 @@ impl FactsCache {
         name: &str,
         path: &Path,
         sizes: &sizes::SizeCache,
+        state_dir: &Path,
         now_ns: i128,
     ) -> Option<Facts> {
         let meta = fs::symlink_metadata(path).ok().filter(|m| m.is_dir())?;
-        let key = DirKey::of(&meta);
+        let own_write = FileStamp::of(&facts::own_write_path(state_dir, name))
+            .ok()
+            .flatten();
+        let key = DirKey::of(&meta, own_write);
         if let Some((cached_key, facts)) = self.entries.get(name) {
             if *cached_key == key {
                 return Some(facts.clone());
             }
         }
-        let facts = facts::compute(path, &meta, name, sizes);
+        let facts = facts::compute(path, &meta, name, sizes, state_dir);
         let settled = now_ns - key.mtime_ns > SETTLE_NS;
         // An unsettled entry gets a key no directory has, so the next call recomputes.
         let stored = if settled {
@@ -78,6 +85,7 @@ impl FactsCache {
             DirKey {
                 ino: 0,
                 mtime_ns: i128::MIN,
+                own_write: None,
             }
         };
         self.entries
@@ -87,17 +95,22 @@ impl FactsCache {
     }
 }
 
+/// What a repo's facts depend on: the directory (every borg commit, init, lock or config
+/// rewrite creates or renames an entry in it) and the record of borgbox's own last write,
+/// which a job writes just after its commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DirKey {
     ino: u64,
     mtime_ns: i128,
+    own_write: Option<FileStamp>,
 }
 
 impl DirKey {
-    fn of(meta: &fs::Metadata) -> DirKey {
+    fn of(meta: &fs::Metadata, own_write: Option<FileStamp>) -> DirKey {
         DirKey {
             ino: meta.ino(),
             mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            own_write,
         }
     }
 }
@@ -106,6 +119,7 @@ impl Repos {
     pub fn new(root: PathBuf, state_dir: &Path) -> Repos {
         Repos {
             root,
+            state_dir: state_dir.to_owned(),
             facts: Mutex::new(FactsCache::default()),
             sizes: sizes::SizeCache::new(state_dir.join("cache/repo-sizes.json")),
         }
@@ -142,7 +156,8 @@ impl Repos {
         let mut repos = Vec::with_capacity(names.len());
         for name in &names {
             let path = self.root.join(name);
-            if let Some(facts) = cache.get(name, &path, &self.sizes, now.unix_timestamp_nanos()) {
+            let now = now.unix_timestamp_nanos();
+            if let Some(facts) = cache.get(name, &path, &self.sizes, &self.state_dir, now) {
                 repos.push(Listed {
                     name: name.clone(),
                     path,
@@ -167,6 +182,7 @@ impl Repos {
             name.as_str(),
             &self.path(name),
             &self.sizes,
+            &self.state_dir,
             now.unix_timestamp_nanos(),
         );
         drop(cache);
@@ -174,9 +190,9 @@ impl Repos {
         facts
     }
 
-    /// The detailed fields of one repo (API.md 4.4); reads a few small files.
-    pub fn details(&self, name: &RepoName, state_dir: &Path) -> Details {
-        facts::details(&self.path(name), state_dir, name)
+    /// The detailed fields of one repo (API.md 4.4) beyond its facts.
+    pub fn details(&self, name: &RepoName) -> Details {
+        facts::details(&self.path(name))
     }
 
     /// Forgets what borgbox kept about a deleted repo: cached facts and size, and the
