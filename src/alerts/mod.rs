@@ -144,14 +144,26 @@ fn hours(field: &str, value: i64, low: i64) -> Result<u32, String> {
     }
 }
 
-/// An absolute http or https URL with a host, at most 2,048 characters, nothing a parser
-/// would silently drop (whitespace, control characters).
+/// An absolute http or https URL with a host, as written (`http://host…`, not one a
+/// parser would repair, like `http:host` or `http:///host`), at most 2,048 characters of
+/// RFC 3986 (no spaces, controls, quotes, angle brackets or non-ASCII: what is shown is
+/// where deliveries go).
 pub fn check_url(url: &str) -> Result<(), String> {
     let bad = || Err("webhook_url must be an absolute http or https URL".to_owned());
     if url.len() > MAX_URL {
         return Err(format!("webhook_url must be at most {MAX_URL} characters"));
     }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !url
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !b"<>\"\\^`{|}".contains(&b))
+    {
+        return bad();
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
         return bad();
     }
     match reqwest::Url::parse(url) {
@@ -329,6 +341,34 @@ mod tests {
             ),
             (
                 input(1, "http:// a"),
+                "webhook_url must be an absolute http or https URL",
+            ),
+            (
+                input(1, "http:///h/hook"),
+                "webhook_url must be an absolute http or https URL",
+            ),
+            (
+                input(1, "http:example.net/x"),
+                "webhook_url must be an absolute http or https URL",
+            ),
+            (
+                input(1, "http:\\\\example.net/x"),
+                "webhook_url must be an absolute http or https URL",
+            ),
+            (
+                input(1, "http://h/<script>"),
+                "webhook_url must be an absolute http or https URL",
+            ),
+            (
+                input(1, "http://h/\u{202e}x"),
+                "webhook_url must be an absolute http or https URL",
+            ),
+            (
+                input(1, "javascript:alert(1)"),
+                "webhook_url must be an absolute http or https URL",
+            ),
+            (
+                input(1, "https:"),
                 "webhook_url must be an absolute http or https URL",
             ),
             (

@@ -48,7 +48,7 @@ impl From<RepoView> for Repo {
                 transaction_id: details.transaction_id,
                 segments: details.segments,
                 last_write: format_opt(view.facts.last_write),
-                locked: details.locked,
+                locked: view.facts.locked,
                 keys: reg.keys as u64,
                 quota_source: view.quota_source(),
             }),

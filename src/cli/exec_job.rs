@@ -109,6 +109,24 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
         }
     };
 
+    if let Some(last_write) = before {
+        // What the job committed is borgbox's, not a client's backup (API.md 12.2). Recorded
+        // before the job is final, so whoever sees it final sees this too; a failure here
+        // must not keep the job from ending.
+        let recorded =
+            files::lock(&repo_lock_path(&settings.state_dir, &record.repo)).and_then(|_lock| {
+                let after = repos.details(&record.repo);
+                crate::repos::record_own_write(
+                    &settings.state_dir,
+                    &record.repo,
+                    after.transaction_id,
+                    last_write,
+                )
+            });
+        if let Err(e) = recorded {
+            log::warn!(borgbox_repo = record.repo.as_str(); "failed to record job {id}'s transaction: {e}");
+        }
+    }
     let now = clock.now().unix_timestamp();
     let finished = store.update(id, |r| {
         let cancelled = interrupted || r.cancel_requested;
@@ -120,19 +138,6 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
         r.finish(status, code, now);
         r.clone()
     })?;
-    if let Some(last_write) = before {
-        // What the job committed is borgbox's, not a client's backup (API.md 12.2).
-        let _lock = files::lock(&repo_lock_path(&settings.state_dir, &record.repo))?;
-        let after = repos.details(&record.repo);
-        if let Err(e) = crate::repos::record_own_write(
-            &settings.state_dir,
-            &record.repo,
-            after.transaction_id,
-            last_write,
-        ) {
-            log::warn!(borgbox_repo = record.repo.as_str(); "failed to record job {id}'s transaction: {e}");
-        }
-    }
     let schedules = crate::schedules::store::schedule_store(settings.schedules.clone());
     if let Err(e) = crate::schedules::store::job_ended(&schedules, &finished) {
         log::warn!(borgbox_job_id = id.as_str(); "failed to record job {id}'s end in its schedule: {e}");

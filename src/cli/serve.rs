@@ -38,7 +38,7 @@ impl ServeCmd {
         };
         settings.check_writable()?;
         // Refuse to start on a schedules or alerts file borgbox cannot read, rather than
-        // overwrite it later.
+        // overwrite it later; before listening, so a refusal is the only thing said.
         crate::schedules::store::schedule_store(settings.schedules.clone()).load()?;
         crate::alerts::alert_store(settings.alerts.clone()).load()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -372,6 +372,7 @@ mod tests {
             target: target.into(),
             message_id: message_id.into(),
             seq,
+            realtime_us: None,
         }
     }
 

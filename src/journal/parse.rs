@@ -12,6 +12,8 @@ pub struct Entry {
     pub message_id: String,
     /// `BORGBOX_SEQ`: the line's number within its job.
     pub seq: Option<u64>,
+    /// `__REALTIME_TIMESTAMP`: when journald received it, microseconds since the epoch.
+    pub realtime_us: Option<u64>,
 }
 
 impl Entry {
@@ -48,6 +50,7 @@ pub fn parse_entry(line: &str) -> Option<Entry> {
         target: text(object.get("TARGET")),
         message_id: text(object.get("MESSAGE_ID")),
         seq: text(object.get("BORGBOX_SEQ")).parse().ok(),
+        realtime_us: text(object.get("__REALTIME_TIMESTAMP")).parse().ok(),
     })
 }
 

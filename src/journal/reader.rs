@@ -74,3 +74,34 @@ impl Query {
         Ok(rx)
     }
 }
+
+/// What sshd logged after `cursor` (everything it has, without one). `_COMM=sshd` is set
+/// by journald itself, so no local user can forge an sshd line.
+pub enum SshdRead {
+    Entries(Vec<Entry>),
+    /// The cursor no longer names an entry (the journal was rotated or vacuumed).
+    CursorGone,
+}
+
+pub async fn sshd_entries(cursor: Option<&str>) -> std::io::Result<SshdRead> {
+    let mut command = tokio::process::Command::new("journalctl");
+    command
+        .args(["--no-pager", "--quiet", "--output=json", "_COMM=sshd"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(cursor) = cursor {
+        command.arg(format!("--after-cursor={cursor}"));
+    }
+    let output = command.output().await?;
+    if !output.status.success() && cursor.is_some() {
+        return Ok(SshdRead::CursorGone);
+    }
+    Ok(SshdRead::Entries(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(parse_entry)
+            .collect(),
+    ))
+}

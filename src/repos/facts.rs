@@ -22,6 +22,8 @@ pub struct Facts {
     pub config_quota_bytes: u64,
     /// API.md 12.2.
     pub last_write: Option<OffsetDateTime>,
+    /// `lock.roster` or `lock.exclusive` exists.
+    pub locked: bool,
 }
 
 /// The detailed fields of a single repo beyond its facts.
@@ -29,7 +31,6 @@ pub struct Facts {
 pub struct Details {
     pub transaction_id: u64,
     pub segments: u64,
-    pub locked: bool,
 }
 
 /// What one read of the repo directory tells.
@@ -111,6 +112,7 @@ pub(super) fn compute(
         quota_used_bytes: quota_used(path, scan.txn),
         config_quota_bytes: config.storage_quota,
         last_write: last_write(path, scan.txn, own_write(state_dir, name)),
+        locked: scan.locked,
     }
 }
 
@@ -125,7 +127,6 @@ pub(super) fn details(path: &Path) -> Details {
     Details {
         transaction_id: scan.txn.unwrap_or(0),
         segments: count_files(&path.join("data")),
-        locked: scan.locked,
     }
 }
 

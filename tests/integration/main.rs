@@ -6,6 +6,7 @@
 mod support;
 
 mod activation;
+mod alerts;
 mod archives;
 mod auth_and_errors;
 mod behaviour;
@@ -14,4 +15,5 @@ mod hostile;
 mod jobs;
 mod keys;
 mod repos;
+mod schedules;
 mod server;
