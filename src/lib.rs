@@ -7,6 +7,7 @@ pub mod borg;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod files;
 pub mod jobs;

@@ -1,5 +1,6 @@
 //! The HTTP API under `/api/v1` (API.md): router, authentication before routing, and the
-//! layers that give every error our JSON shape and log each 5xx once.
+//! layers that give every error our JSON shape and log each 5xx once. Paths outside
+//! `/api/` belong to the web console (crate::console), which needs no token.
 
 pub mod error;
 pub mod extract;
@@ -17,6 +18,7 @@ use axum::Router;
 
 use self::error::{ApiError, InternalCause};
 use self::state::AppState;
+use crate::console;
 use crate::logging::message_id;
 
 const HEALTH: &str = "/api/v1/health";
@@ -69,16 +71,30 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts/{id}/test", post(alerts::test));
     Router::new()
         .nest("/api/v1", api)
-        .fallback(|| async { ApiError::NotFound("not found".into()) })
+        .fallback(fallback)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }
 
-/// Runs before routing, so an unauthenticated request to an unknown path gets 401.
+/// Unknown paths under `/api/` keep their JSON 404; every other path is the console's
+/// (an asset, or the page for client-side routing).
+async fn fallback(request: Request) -> Response {
+    let path = request.uri().path();
+    if console::is_api_path(path) {
+        return ApiError::NotFound("not found".into()).into_response();
+    }
+    console::respond(request.method(), path)
+}
+
+/// Runs before routing, so an unauthenticated request to an unknown path under `/api/`
+/// gets 401. The console's page and assets (every path outside `/api/`) need no token:
+/// they hold no data, and everything the console shows comes through the API.
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.uri().path() == HEALTH
+    let path = request.uri().path();
+    if path == HEALTH
+        || !console::is_api_path(path)
         || bearer_token(request.headers()).is_some_and(|t| state.token_matches(t))
     {
         return next.run(request).await;

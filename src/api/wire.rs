@@ -16,21 +16,23 @@ pub struct Repo {
     pub initialized: bool,
     pub size_bytes: u64,
     pub modified_at: String,
-    /// In the list form too (API.md 16.1): both come from the cached facts.
+    /// Detailed fields the list form carries too (API.md 4.4: "when they are cheap to
+    /// produce"): they come from the cached facts and authorized_keys.
     pub quota_used_bytes: u64,
     pub storage_quota_bytes: u64,
+    pub quota_source: &'static str,
+    pub last_write: String,
+    pub locked: bool,
+    pub keys: u64,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub details: Option<RepoDetails>,
 }
 
+/// What only the single-repo form has: it reads the repo directory afresh.
 #[derive(Debug, Serialize)]
 pub struct RepoDetails {
     pub transaction_id: u64,
     pub segments: u64,
-    pub last_write: String,
-    pub locked: bool,
-    pub keys: u64,
-    pub quota_source: &'static str,
 }
 
 impl From<RepoView> for Repo {
@@ -44,13 +46,13 @@ impl From<RepoView> for Repo {
             modified_at: format_utc(view.facts.modified_at),
             quota_used_bytes: view.facts.quota_used_bytes,
             storage_quota_bytes: view.storage_quota_bytes(),
+            quota_source: view.quota_source(),
+            last_write: format_opt(view.facts.last_write),
+            locked: view.facts.locked,
+            keys: reg.keys as u64,
             details: view.details.as_ref().map(|details| RepoDetails {
                 transaction_id: details.transaction_id,
                 segments: details.segments,
-                last_write: format_opt(view.facts.last_write),
-                locked: view.facts.locked,
-                keys: reg.keys as u64,
-                quota_source: view.quota_source(),
             }),
             name: view.name,
             path: view.path,

@@ -140,9 +140,9 @@ fn dev_settings(mut config: ConfigArgs, dir: &Path) -> anyhow::Result<Settings> 
         .get_or_insert(crate::config::BackendChoice::Process);
     let settings = Settings::resolve(config.rooted_at(dir))?;
     println!(
-        "borgbox dev mode: repos in {}, listening on http://{}/api/v1",
+        "borgbox dev mode: repos in {}, API on http://{addr}/api/v1, web console on http://{addr}/",
         settings.repo_root.display(),
-        settings.addr
+        addr = settings.addr
     );
     Ok(settings)
 }

@@ -44,9 +44,11 @@ async fn missing_malformed_or_wrong_tokens_get_401_before_routing() {
             assert_eq!(body, json!({"error": "missing or invalid bearer token"}));
         }
     }
+    // Outside /api/v1 but under /api/: still before routing. (Paths outside /api/ are the
+    // web console's, tests/integration/console.rs.)
     let outside = server
         .client
-        .get(server.base.replace("/api/v1", "/other"))
+        .get(server.base.replace("/api/v1", "/api/other"))
         .send()
         .await
         .unwrap();

@@ -11,6 +11,7 @@ mod archives;
 mod auth_and_errors;
 mod behaviour;
 mod config;
+mod console;
 mod hostile;
 mod jobs;
 mod keys;
