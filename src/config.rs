@@ -116,6 +116,8 @@ pub struct Settings {
     pub backend: BackendChoice,
     /// The uid borgbox runs as: the owner of repos, authorized_keys and sessions.
     pub uid: u32,
+    /// That account's name, as sshd logs its logins.
+    pub account: String,
     /// The server's time zone, in which schedules fire (API.md 11.3).
     pub zone: Zone,
     /// borg's user unit directory, where generated timers go (DESIGN.md).
@@ -222,11 +224,14 @@ impl Settings {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".to_owned()),
         };
+        let account_name = account
+            .as_ref()
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| uid.to_string());
         let ssh_user = args
             .ssh_user
             .filter(|u| !u.is_empty())
-            .or_else(|| account.map(|u| u.name))
-            .unwrap_or_else(|| uid.to_string());
+            .unwrap_or_else(|| account_name.clone());
         let ssh_port = match args.ssh_port {
             None => 22,
             Some(port) => port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
@@ -269,6 +274,7 @@ impl Settings {
             idle_timeout,
             backend: args.backend.unwrap_or(BackendChoice::Auto),
             uid: uid.as_raw(),
+            account: account_name,
             zone,
             user_unit_dir: home.join(".config/systemd/user"),
             timer_stamp_dir: home.join(".local/share/systemd/timers"),

@@ -15,6 +15,7 @@ pub mod journal;
 pub mod json_array;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod repos;
 pub mod schedules;

@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/info", get(server::info))
         .route("/system/stats", get(server::system_stats))
         .route("/sessions", get(server::sessions))
+        .route("/metrics", get(server::metrics))
         .route("/repos", get(repos::list).post(repos::create))
         .route("/repos/import", post(repos::import))
         .route(

@@ -67,7 +67,9 @@ pub struct Key {
     pub comment: String,
     pub algo: String,
     pub added_at: String,
+    /// API.md 16.3: the newest login with this key, from sshd's lines in the journal.
     pub last_used_at: String,
+    pub last_used_from: String,
     pub append_only: bool,
 }
 

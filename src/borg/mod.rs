@@ -247,36 +247,50 @@ pub fn failure_message(status: ExitStatus, stderr: &[u8]) -> String {
     }
 }
 
+/// What `borg --version` said, and for which binary (its path, size and mtime).
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct VersionKey {
+    path: PathBuf,
+    size: u64,
+    mtime_ns: i128,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedVersion {
+    key: VersionKey,
+    version: String,
+}
+
 impl Borg {
-    /// `borg --version`, cached in `cache` keyed by the binary's path, size and mtime, so
-    /// borg runs only when the binary changes. `""` when borg cannot be run.
-    pub async fn version_cached(&self, cache: &Path) -> String {
-        #[derive(serde::Serialize, serde::Deserialize, PartialEq)]
-        struct Key {
-            path: PathBuf,
-            size: u64,
-            mtime_ns: i128,
-        }
-        #[derive(serde::Serialize, serde::Deserialize)]
-        struct Cached {
-            key: Key,
-            version: String,
-        }
+    fn version_key(&self) -> Option<VersionKey> {
         use std::os::unix::fs::MetadataExt;
-        let Ok(meta) = std::fs::metadata(&self.binary) else {
-            return String::new();
-        };
-        let key = Key {
+        let meta = std::fs::metadata(&self.binary).ok()?;
+        Some(VersionKey {
             path: self.binary.clone(),
             size: meta.size(),
             mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        };
-        let cached = std::fs::read(cache)
+        })
+    }
+
+    /// The cached version of this very binary, never running borg (for metrics).
+    pub fn cached_version(&self, cache: &Path) -> Option<String> {
+        let key = self.version_key()?;
+        std::fs::read(cache)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Cached>(&b).ok());
-        if let Some(cached) = cached.filter(|c| c.key == key) {
-            return cached.version;
+            .and_then(|b| serde_json::from_slice::<CachedVersion>(&b).ok())
+            .filter(|c| c.key == key)
+            .map(|c| c.version)
+    }
+
+    /// `borg --version`, cached in `cache` keyed by the binary's path, size and mtime, so
+    /// borg runs only when the binary changes. `""` when borg cannot be run.
+    pub async fn version_cached(&self, cache: &Path) -> String {
+        if let Some(version) = self.cached_version(cache) {
+            return version;
         }
+        let Some(key) = self.version_key() else {
+            return String::new();
+        };
         let invocation = Invocation {
             args: vec!["--version".into()],
             env: vec![],
@@ -285,15 +299,16 @@ impl Borg {
             return String::new();
         };
         let version = output::parse_version(&output.stdout);
-        if let Ok(bytes) = serde_json::to_vec(&Cached {
+        if let Ok(bytes) = serde_json::to_vec(&CachedVersion {
             key,
             version: version.clone(),
         }) {
-            if let Err(e) = crate::files::replace(cache, &bytes, 0o600) {
-                log::warn!(
-                    "failed to cache the borg version in {}: {e}",
-                    cache.display()
-                );
+            let cache = cache.to_owned();
+            let written =
+                tokio::task::spawn_blocking(move || crate::files::replace(&cache, &bytes, 0o600))
+                    .await;
+            if let Ok(Err(e)) = written {
+                log::warn!("failed to cache the borg version: {e}");
             }
         }
         version

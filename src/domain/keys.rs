@@ -1,10 +1,13 @@
 //! Key operations (API.md 7.5): list, add and remove a repo's keys.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::repos::NewKey;
 use super::{Domain, Error, Result};
-use crate::keys::{ManagedKey, ServeFlags};
+use crate::journal::reader::{sshd_entries, SshdRead};
+use crate::journal::sshd::accepted_publickey;
+use crate::keys::{LastUse, ManagedKey, ServeFlags};
 use crate::logging::message_id;
 use crate::model::RepoName;
 
@@ -13,25 +16,84 @@ use crate::model::RepoName;
 pub struct KeyView {
     pub key: ManagedKey,
     pub added_at: String,
+    pub last_used: Option<LastUse>,
 }
+
+/// How often sshd's new logins are read from the journal, at most: a GUI listing keys
+/// every second costs one journalctl every few seconds, not one per request.
+const KEY_USE_EVERY: Duration = Duration::from_secs(2);
 
 impl Domain {
     /// The repo's managed lines in file order; `[]` for an unregistered repo.
-    pub fn list_keys(&self, name: &RepoName) -> Result<Vec<KeyView>> {
-        if !self.repos.exists(name) {
-            return Err(Error::RepoNotFound);
+    pub async fn list_keys(self: &Arc<Self>, name: &RepoName) -> Result<Vec<KeyView>> {
+        self.refresh_key_use().await;
+        let name = name.clone();
+        self.blocking(move |domain| {
+            if !domain.repos.exists(&name) {
+                return Err(Error::RepoNotFound);
+            }
+            let added_at = domain.added_at.snapshot();
+            let used = domain.key_use.snapshot();
+            Ok(domain
+                .keys
+                .read()?
+                .managed(&name)
+                .into_iter()
+                .map(|key| KeyView {
+                    added_at: added_at(&name, &key.fingerprint),
+                    last_used: used.get(&key.fingerprint).cloned(),
+                    key,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Reads sshd's logins since the stored cursor (API.md 16.3), unless this process did
+    /// within `KEY_USE_EVERY`. Without a readable journal (dev mode, containers) nothing
+    /// changes; a cursor the journal no longer has (rotated, vacuumed) starts afresh.
+    pub async fn refresh_key_use(self: &Arc<Self>) {
+        {
+            let mut read = self.key_use_read.lock().unwrap_or_else(|e| e.into_inner());
+            if read.is_some_and(|at| at.elapsed() < KEY_USE_EVERY) {
+                return;
+            }
+            *read = Some(std::time::Instant::now());
         }
-        let added_at = self.added_at.snapshot();
-        Ok(self
-            .keys
-            .read()?
-            .managed(name)
-            .into_iter()
-            .map(|key| KeyView {
-                added_at: added_at(name, &key.fingerprint),
-                key,
+        if let Err(e) = self.read_key_use().await {
+            log::debug!("cannot read sshd's logins from the journal: {e:#}");
+        }
+    }
+
+    async fn read_key_use(self: &Arc<Self>) -> Result<()> {
+        let cursor = self.blocking(|domain| Ok(domain.key_use.cursor())).await?;
+        let entries = match sshd_entries(cursor.as_deref()).await? {
+            SshdRead::Entries(entries) => entries,
+            SshdRead::CursorGone => match sshd_entries(None).await? {
+                SshdRead::Entries(entries) => entries,
+                SshdRead::CursorGone => Vec::new(),
+            },
+        };
+        let Some(last) = entries.last().map(|e| e.cursor.clone()) else {
+            return Ok(());
+        };
+        let account = self.settings.account.clone();
+        let logins: Vec<(String, LastUse)> = entries
+            .iter()
+            .filter_map(|entry| {
+                let login = accepted_publickey(&entry.message, &account)?;
+                let at = i64::try_from(entry.realtime_us? / 1_000_000).ok()?;
+                Some((
+                    login.fingerprint,
+                    LastUse {
+                        at,
+                        from: login.from,
+                    },
+                ))
             })
-            .collect())
+            .collect();
+        self.blocking(move |domain| Ok(domain.key_use.record(Some(last), logins)?))
+            .await
     }
 
     /// POST /repos/{name}/keys: a new line that follows the repo's current append-only

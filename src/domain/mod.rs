@@ -11,6 +11,7 @@
 mod alerts;
 mod jobs;
 mod keys;
+mod metrics;
 pub mod repos;
 mod schedules;
 
@@ -33,7 +34,7 @@ use crate::jobs::backend::{Backend, BackendError};
 use crate::jobs::record::{JobStore, StoreError};
 use crate::jobs::{JobError, Jobs};
 use crate::json_array::FileError;
-use crate::keys::{AddedAt, KeyStore};
+use crate::keys::{AddedAt, KeyStore, KeyUse};
 use crate::model::{JobId, RepoName};
 use crate::repos::Repos;
 use crate::schedules::store::ScheduleStore;
@@ -144,6 +145,9 @@ pub struct Domain {
     pub repos: Repos,
     pub keys: KeyStore,
     pub added_at: AddedAt,
+    pub key_use: KeyUse,
+    /// When this process last read sshd's logins from the journal.
+    key_use_read: std::sync::Mutex<Option<std::time::Instant>>,
     pub borg: Borg,
     pub jobs: Jobs,
     pub schedules: ScheduleStore,
@@ -180,6 +184,8 @@ impl Domain {
             repos: Repos::new(settings.repo_root.clone(), &settings.state_dir),
             keys: KeyStore::new(settings.auth_keys.clone()),
             added_at: AddedAt::new(settings.state_dir.join("keys-added.json")),
+            key_use: KeyUse::new(settings.state_dir.join("keys-used.json")),
+            key_use_read: std::sync::Mutex::new(None),
             borg: Borg {
                 binary: settings.borg.clone(),
                 base_dir: settings.state_dir.join("borg"),

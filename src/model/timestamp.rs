@@ -56,6 +56,12 @@ impl Stamp {
     }
 }
 
+impl From<Option<i64>> for Stamp {
+    fn from(unix: Option<i64>) -> Stamp {
+        Stamp(unix)
+    }
+}
+
 impl std::fmt::Display for Stamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let t = self

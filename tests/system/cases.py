@@ -766,6 +766,7 @@ def case_rpm_install_emulated():
 sys.modules.setdefault("cases", sys.modules[__name__])
 from jobs_cases import JOB_CASES, initialized_repo  # noqa: E402
 from schedules_cases import SCHEDULE_CASES  # noqa: E402
+from capacity_cases import CAPACITY_CASES  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "behaviour"))
 import jobs as behaviour  # noqa: E402
@@ -824,6 +825,7 @@ CASES = [
     ("jobs: the behaviour suite shared with the process backend", case_job_behaviour_suite),
     *JOB_CASES,
     *SCHEDULE_CASES,
+    *CAPACITY_CASES,
     ("start failure: trigger limit, no busy loop", case_start_failure_trips_trigger_limit),
     ("package: reinstall, remove, purge, install again", case_package_lifecycle),
 ]

@@ -8,12 +8,13 @@ use super::super::error::ApiError;
 use super::super::extract::{Body, RepoParam};
 use super::super::state::AppState;
 use super::super::wire::{AddedKey, Key};
+use crate::model::timestamp::Stamp;
 
 pub async fn list(
     State(state): State<AppState>,
     RepoParam(name): RepoParam,
 ) -> Result<Json<Vec<Key>>, ApiError> {
-    let keys = tokio::task::spawn_blocking(move || state.domain.list_keys(&name)).await??;
+    let keys = state.domain.list_keys(&name).await?;
     Ok(Json(
         keys.into_iter()
             .map(|k| Key {
@@ -21,7 +22,8 @@ pub async fn list(
                 comment: k.key.comment,
                 algo: k.key.algo,
                 added_at: k.added_at,
-                last_used_at: String::new(),
+                last_used_at: Stamp::from(k.last_used.as_ref().map(|u| u.at)).to_string(),
+                last_used_from: k.last_used.map(|u| u.from).unwrap_or_default(),
                 append_only: k.key.append_only,
             })
             .collect(),

@@ -1,6 +1,8 @@
 //! GET /health, /info, /system/stats and /sessions.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::super::error::ApiError;
@@ -34,6 +36,19 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         activated_at: format_utc(state.activated_at),
         backend: domain.backend_name(),
     })
+}
+
+/// GET /metrics (API.md 16.2): the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.domain.metrics().await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 pub async fn system_stats(State(state): State<AppState>) -> Json<SystemStats> {
