@@ -197,13 +197,17 @@ impl FileStamp {
     /// None when the file does not exist.
     pub fn of(path: &Path) -> io::Result<Option<FileStamp>> {
         match fs::metadata(path) {
-            Ok(m) => Ok(Some(FileStamp {
-                ino: m.ino(),
-                mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-                size: m.size(),
-            })),
+            Ok(m) => Ok(Some(FileStamp::from_metadata(&m))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    pub fn from_metadata(m: &fs::Metadata) -> FileStamp {
+        FileStamp {
+            ino: m.ino(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            size: m.size(),
         }
     }
 }

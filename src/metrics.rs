@@ -39,6 +39,10 @@ impl Family {
 
 /// `\`, `"` and line feeds escaped, as the format requires in label values.
 fn escape(value: &str, out: &mut String) {
+    if !value.contains(['\\', '"', '\n']) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

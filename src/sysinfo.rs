@@ -55,9 +55,15 @@ struct HostClock {
 /// The live `borg serve` processes owned by `uid`, sorted by pid. `now` is a parameter
 /// (time comes from a Clock elsewhere). A process that cannot be read is left out.
 pub fn sessions(uid: u32, repo_root: &Path, now: OffsetDateTime) -> Vec<Session> {
-    let Ok(processes) = procfs::process::all_processes() else {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    // /proc/<pid> belongs to the process's uid: only `uid`'s processes are opened.
+    let processes = entries.flatten().filter_map(|entry| {
+        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        let owner = std::os::unix::fs::MetadataExt::uid(&entry.metadata().ok()?);
+        (owner == uid).then(|| Process::new(pid))
+    });
     // Read btime on every call: the kernel moves it when the wall clock is stepped, and
     // procfs::boot_time_secs caches it per thread for the life of a long-running daemon.
     let host = HostClock {

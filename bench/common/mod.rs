@@ -97,8 +97,6 @@ pub fn spawn_server(dir: &Path, root: &Path, port: u16) -> Server {
         .env("BORGBOX_STATE_DIR", dir.join("state"))
         .env("BORGBOX_SCHEDULES", dir.join("schedules.json"))
         .env("BORGBOX_ALERTS", dir.join("alerts.json"))
-        .env("BORGBOX_SCHEDULES", dir.join("schedules.json"))
-        .env("BORGBOX_ALERTS", dir.join("alerts.json"))
         .env("BORGBOX_BACKEND", "process")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,14 +1,16 @@
 //! Job records in `<state dir>/jobs/<id>.json`: the truth about every job, shared by the
 //! API process, `exec-job` and `job-finished`. Every change is a locked read-modify-write.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use super::spec::{JobKind, JobOptions};
-use crate::files;
+use crate::files::{self, FileStamp};
 use crate::model::{JobId, RepoName};
 
 /// Jobs kept: at least this many finished ones; unfinished ones are never removed.
@@ -153,12 +155,16 @@ pub enum Liveness {
 #[derive(Debug, Clone)]
 pub struct JobStore {
     dir: PathBuf,
+    /// Records as last parsed, by id, with the identity of the file they came from. Every
+    /// write renames a new file into place, so an unchanged identity is unchanged content.
+    parsed: Arc<Mutex<HashMap<JobId, (FileStamp, JobRecord)>>>,
 }
 
 impl JobStore {
     pub fn new(state_dir: &Path) -> JobStore {
         JobStore {
             dir: state_dir.join("jobs"),
+            parsed: Arc::default(),
         }
     }
 
@@ -210,7 +216,8 @@ impl JobStore {
         Ok(out)
     }
 
-    /// Every record, newest first (`started_at`, then `id`, descending).
+    /// Every record, newest first (`started_at`, then `id`, descending). A record whose
+    /// file did not change since the last call is not read again.
     pub fn list(&self) -> io::Result<Vec<JobRecord>> {
         let mut records = Vec::new();
         let entries = match fs::read_dir(&self.dir) {
@@ -218,20 +225,33 @@ impl JobStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(records),
             Err(e) => return Err(e),
         };
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = HashMap::with_capacity(parsed.len());
         for entry in entries {
             let name = entry?.file_name();
             let Some(id) = name
                 .to_str()
                 .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|n| n.parse().ok())
+                .and_then(|n| n.parse::<JobId>().ok())
             else {
                 continue;
             };
             // A record removed while listing is simply not listed.
-            if let Ok(Some(record)) = self.read(&id) {
-                records.push(record);
-            }
+            let Ok(Some(stamp)) = FileStamp::of(&self.record_path(&id)) else {
+                continue;
+            };
+            let record = match parsed.remove(&id) {
+                Some((known, record)) if known == stamp => record,
+                _ => match self.read(&id) {
+                    Ok(Some(record)) => record,
+                    _ => continue,
+                },
+            };
+            records.push(record.clone());
+            seen.insert(id, (stamp, record));
         }
+        *parsed = seen;
+        drop(parsed);
         records.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
         Ok(records)
     }

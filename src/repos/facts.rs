@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::sizes::{SizeCache, SizeKey};
 use crate::borg::output::{parse_repo_config, quota_use_from_hints};
+use crate::files::FileStamp;
 use crate::model::RepoName;
 
 /// The fields every listed repo carries, all cheap to keep per directory version.
@@ -164,6 +165,21 @@ fn last_write(
 struct OwnWrite {
     txn: u64,
     last_write_unix: i64,
+}
+
+/// The identity of every own-write record, by repo name: one directory read.
+pub(super) fn own_write_stamps(state_dir: &Path) -> std::collections::HashMap<String, FileStamp> {
+    let Ok(entries) = fs::read_dir(state_dir.join("last-write")) else {
+        return Default::default();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let repo = name.strip_suffix(".json")?.to_owned();
+            Some((repo, FileStamp::from_metadata(&entry.metadata().ok()?)))
+        })
+        .collect()
 }
 
 /// Where the record for the repo directory `name` lives (a listed directory's name may

@@ -64,12 +64,10 @@ impl FactsCache {
         path: &Path,
         sizes: &sizes::SizeCache,
         state_dir: &Path,
+        own_write: Option<FileStamp>,
         now_ns: i128,
     ) -> Option<Facts> {
         let meta = fs::symlink_metadata(path).ok().filter(|m| m.is_dir())?;
-        let own_write = FileStamp::of(&facts::own_write_path(state_dir, name))
-            .ok()
-            .flatten();
         let key = DirKey::of(&meta, own_write);
         if let Some((cached_key, facts)) = self.entries.get(name) {
             if *cached_key == key {
@@ -152,12 +150,17 @@ impl Repos {
             names.push(name);
         }
         names.sort_unstable();
+        // One read of the own-write records' directory instead of a stat per repo.
+        let own_writes = facts::own_write_stamps(&self.state_dir);
         let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
         let mut repos = Vec::with_capacity(names.len());
+        let now = now.unix_timestamp_nanos();
         for name in &names {
             let path = self.root.join(name);
-            let now = now.unix_timestamp_nanos();
-            if let Some(facts) = cache.get(name, &path, &self.sizes, &self.state_dir, now) {
+            let own_write = own_writes.get(name.as_str()).copied();
+            if let Some(facts) =
+                cache.get(name, &path, &self.sizes, &self.state_dir, own_write, now)
+            {
                 repos.push(Listed {
                     name: name.clone(),
                     path,
@@ -178,11 +181,15 @@ impl Repos {
     /// Facts of one repo, or None when it does not exist.
     pub fn facts(&self, name: &RepoName, now: OffsetDateTime) -> Option<Facts> {
         let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        let own_write = FileStamp::of(&facts::own_write_path(&self.state_dir, name.as_str()))
+            .ok()
+            .flatten();
         let facts = cache.get(
             name.as_str(),
             &self.path(name),
             &self.sizes,
             &self.state_dir,
+            own_write,
             now.unix_timestamp_nanos(),
         );
         drop(cache);
