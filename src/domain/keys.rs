@@ -51,7 +51,9 @@ impl Domain {
 
     /// Reads sshd's logins since the stored cursor (API.md 16.3), unless this process did
     /// within `KEY_USE_EVERY`. Without a readable journal (dev mode, containers) nothing
-    /// changes; a cursor the journal no longer has (rotated, vacuumed) starts afresh.
+    /// changes. The first read, or one after the cursor was lost (journal rotated or
+    /// vacuumed), reads all of sshd's entries: seconds on a long journal, so it runs in the
+    /// background and this answer makes do with what is known.
     pub async fn refresh_key_use(self: &Arc<Self>) {
         {
             let mut read = self.key_use_read.lock().unwrap_or_else(|e| e.into_inner());
@@ -60,22 +62,40 @@ impl Domain {
             }
             *read = Some(std::time::Instant::now());
         }
-        if let Err(e) = self.read_key_use().await {
-            log::debug!("cannot read sshd's logins from the journal: {e:#}");
+        let cursor = match self.blocking(|domain| Ok(domain.key_use.cursor())).await {
+            Ok(cursor) => cursor,
+            Err(e) => return log::warn!("cannot read the key use record: {e:#}"),
+        };
+        if cursor.is_some() {
+            if let Ok(true) = self.read_key_use(cursor).await.map_err(|e| {
+                log::debug!("cannot read sshd's logins from the journal: {e:#}");
+            }) {
+                return;
+            }
         }
+        // No cursor, or the journal no longer has it: everything, in the background (one
+        // reader at a time: the next refreshes wait their turn through `key_use_read`).
+        let domain = self.clone();
+        tokio::spawn(async move {
+            *domain.key_use_read.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(std::time::Instant::now() + Duration::from_secs(3600));
+            if let Err(e) = domain.read_key_use(None).await {
+                log::debug!("cannot read sshd's logins from the journal: {e:#}");
+            }
+            *domain.key_use_read.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(std::time::Instant::now());
+        });
     }
 
-    async fn read_key_use(self: &Arc<Self>) -> Result<()> {
-        let cursor = self.blocking(|domain| Ok(domain.key_use.cursor())).await?;
+    /// Reads and records sshd's logins after `cursor`; false when the journal no longer
+    /// has that cursor.
+    async fn read_key_use(self: &Arc<Self>, cursor: Option<String>) -> Result<bool> {
         let entries = match sshd_entries(cursor.as_deref()).await? {
             SshdRead::Entries(entries) => entries,
-            SshdRead::CursorGone => match sshd_entries(None).await? {
-                SshdRead::Entries(entries) => entries,
-                SshdRead::CursorGone => Vec::new(),
-            },
+            SshdRead::CursorGone => return Ok(false),
         };
         let Some(last) = entries.last().map(|e| e.cursor.clone()) else {
-            return Ok(());
+            return Ok(true);
         };
         let account = self.settings.account.clone();
         let logins: Vec<(String, LastUse)> = entries
@@ -93,7 +113,8 @@ impl Domain {
             })
             .collect();
         self.blocking(move |domain| Ok(domain.key_use.record(Some(last), logins)?))
-            .await
+            .await?;
+        Ok(true)
     }
 
     /// POST /repos/{name}/keys: a new line that follows the repo's current append-only
