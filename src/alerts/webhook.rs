@@ -85,8 +85,10 @@ pub enum DeliveryError {
 /// Sends deliveries; cheap to clone (the connection settings are shared).
 #[derive(Clone)]
 pub struct Notifier {
-    /// The reason as text when the client could not be built (no usable trust store).
-    client: Result<reqwest::Client, String>,
+    /// Built at the first delivery: loading the system trust store takes milliseconds
+    /// that every start of `serve` would pay otherwise. The reason as text when it could
+    /// not be built (no usable trust store).
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     clock: Arc<dyn Clock>,
     attempt_timeout: Duration,
     backoff: [Duration; 2],
@@ -121,27 +123,33 @@ impl Notifier {
         attempt_timeout: Duration,
         backoff: [Duration; 2],
     ) -> Notifier {
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_native_certs(true)
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            // API.md 12.4 posts to the URL itself; HTTP(S)_PROXY in the environment of a
-            // daemon is an accident more often than a wish.
-            .no_proxy()
-            // Deliveries are minutes apart: a pooled connection would only be a stale one.
-            .pool_max_idle_per_host(0)
-            // The same bound as the `tokio::time::timeout` around `send` below, which is
-            // the one the tests see; reqwest reports its own expiry as a timeout as well.
-            .timeout(attempt_timeout)
-            .build()
-            .map_err(|err| format!("tls: {}", innermost(&err)));
         Notifier {
-            client,
+            client: std::sync::OnceLock::new(),
             clock,
             attempt_timeout,
             backoff,
         }
+    }
+
+    fn client(&self) -> &Result<reqwest::Client, String> {
+        let attempt_timeout = self.attempt_timeout;
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .use_rustls_tls()
+                .tls_built_in_native_certs(true)
+                .user_agent(USER_AGENT)
+                .redirect(reqwest::redirect::Policy::none())
+                // API.md 12.4 posts to the URL itself; HTTP(S)_PROXY in the environment of a
+                // daemon is an accident more often than a wish.
+                .no_proxy()
+                // Deliveries are minutes apart: a pooled connection would only be a stale one.
+                .pool_max_idle_per_host(0)
+                // The same bound as the `tokio::time::timeout` around `send` below, which is
+                // the one the tests see; reqwest reports its own expiry as a timeout as well.
+                .timeout(attempt_timeout)
+                .build()
+                .map_err(|err| format!("tls: {}", innermost(&err)))
+        })
     }
 
     /// stale/recovered: up to 3 attempts; retries only after a transport error (resolution,
@@ -175,7 +183,7 @@ impl Notifier {
     }
 
     async fn try_once(&self, delivery: &Delivery<'_>) -> Result<(), Failure> {
-        let client = self.client.as_ref().map_err(|reason| Failure {
+        let client = self.client().as_ref().map_err(|reason| Failure {
             error: DeliveryError::Request(reason.clone()),
             retry: false,
         })?;

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -71,6 +72,9 @@ impl ServeCmd {
     }
 }
 
+/// How long after start serve looks for operations a kill interrupted.
+const RECOVER_AFTER: Duration = Duration::from_secs(3);
+
 /// The process backend drives schedules and alerts itself; with the systemd backend the
 /// timers do, and serve only settles schedules whose job ended while nobody watched.
 fn start_background(
@@ -80,6 +84,8 @@ fn start_background(
 ) -> tokio::task::JoinHandle<()> {
     let recovering = domain.clone();
     tokio::spawn(async move {
+        // Not in the way of the request that activated serve: it reads the whole repo root.
+        tokio::time::sleep(RECOVER_AFTER).await;
         match recovering.recover_all().await {
             Ok(0) => {}
             Ok(n) => log::info!("finished or undid {n} interrupted repo operations"),

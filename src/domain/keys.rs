@@ -77,13 +77,18 @@ impl Domain {
         // reader at a time: the next refreshes wait their turn through `key_use_read`).
         let domain = self.clone();
         tokio::spawn(async move {
-            *domain.key_use_read.lock().unwrap_or_else(|e| e.into_inner()) =
+            *domain
+                .key_use_read
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) =
                 Some(std::time::Instant::now() + Duration::from_secs(3600));
             if let Err(e) = domain.read_key_use(None).await {
                 log::debug!("cannot read sshd's logins from the journal: {e:#}");
             }
-            *domain.key_use_read.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(std::time::Instant::now());
+            *domain
+                .key_use_read
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
         });
     }
 

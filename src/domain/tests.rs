@@ -399,3 +399,22 @@ async fn prune_keep_values_are_checked_without_overflow() {
         Err(Error::Invalid(m)) if m == "keep_weekly is too large"
     ));
 }
+
+#[tokio::test]
+async fn recover_all_finishes_every_interrupted_operation_under_the_root() {
+    let w = world();
+    let d = &w.domain;
+    d.create_repo(new_repo("kept", 1)).await.unwrap();
+    d.create_repo(new_repo("gone", 2)).await.unwrap();
+    let root = &d.settings.repo_root;
+    fs::rename(root.join("gone"), root.join(".gone.deleting")).unwrap();
+    fs::create_dir(root.join(".half.creating")).unwrap();
+    fs::create_dir(root.join(".not a repo.creating")).unwrap();
+    assert_eq!(d.recover_all().await.unwrap(), 2);
+    assert_eq!(root_entries(&w), vec![".not a repo.creating", "kept"]);
+    assert_eq!(
+        auth_keys(&w).lines().count(),
+        1,
+        "the deleted repo's line went"
+    );
+}
