@@ -88,9 +88,12 @@ fn main() {
     std::fs::write(dir.path().join("alerts.json"), alerts(500)).unwrap();
 
     let port = free_port();
-    let server = spawn_server(dir.path(), &root, port);
+    let server = spawn_unprivileged(dir.path(), &root, port);
     wait_ready(port, Instant::now());
-    println!("{REPOS} repos, 200 jobs, 500 schedules, 500 alerts; {REQUESTS} warm requests each");
+    println!(
+        "{REPOS} repos, 200 jobs, 500 schedules, 500 alerts; {REQUESTS} warm requests each \
+         (serve as an unprivileged user, as packaged)"
+    );
     for path in ["/metrics", "/schedules", "/repos"] {
         let (p50, p90, size) = timed(port, path);
         println!(

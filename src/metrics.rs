@@ -1,40 +1,12 @@
 //! The Prometheus text exposition format (version 0.0.4) for `GET /api/v1/metrics`
-//! (API.md 16.2): families with `# HELP` and `# TYPE`, label values escaped. Pure: takes
-//! numbers, returns text.
+//! (API.md 16.2): families with `# HELP` and `# TYPE` (every borgbox metric is a gauge),
+//! label values escaped. Pure: numbers in, text out, written straight into one string.
 
 use std::fmt::Write;
 
-/// One metric family; every borgbox metric is a gauge.
-#[derive(Debug, Clone)]
-pub struct Family {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub samples: Vec<Sample>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Sample {
-    pub labels: Vec<(&'static str, String)>,
-    pub value: i64,
-}
-
-impl Family {
-    pub fn new(name: &'static str, help: &'static str) -> Family {
-        Family {
-            name,
-            help,
-            samples: Vec::new(),
-        }
-    }
-
-    pub fn add(&mut self, labels: Vec<(&'static str, String)>, value: i64) {
-        self.samples.push(Sample { labels, value });
-    }
-
-    pub fn one(mut self, value: i64) -> Family {
-        self.add(Vec::new(), value);
-        self
-    }
+#[derive(Debug, Default)]
+pub struct Exposition {
+    out: String,
 }
 
 /// `\`, `"` and line feeds escaped, as the format requires in label values.
@@ -53,30 +25,39 @@ fn escape(value: &str, out: &mut String) {
     }
 }
 
-pub fn render(families: &[Family]) -> String {
-    let mut out = String::with_capacity(families.iter().map(|f| 64 * (1 + f.samples.len())).sum());
-    for family in families {
-        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-        let _ = writeln!(out, "# TYPE {} gauge", family.name);
-        for sample in &family.samples {
-            out.push_str(family.name);
-            if !sample.labels.is_empty() {
-                out.push('{');
-                for (i, (name, value)) in sample.labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(name);
-                    out.push_str("=\"");
-                    escape(value, &mut out);
-                    out.push('"');
-                }
-                out.push('}');
-            }
-            let _ = writeln!(out, " {}", sample.value);
+impl Exposition {
+    pub fn with_capacity(bytes: usize) -> Exposition {
+        Exposition {
+            out: String::with_capacity(bytes),
         }
     }
-    out
+
+    /// Starts a family; its samples follow.
+    pub fn family(&mut self, name: &str, help: &str) {
+        let _ = write!(self.out, "# HELP {name} {help}\n# TYPE {name} gauge\n");
+    }
+
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: i64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (label, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(label);
+                self.out.push_str("=\"");
+                escape(value, &mut self.out);
+                self.out.push('"');
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
 }
 
 #[cfg(test)]
@@ -85,12 +66,18 @@ mod tests {
 
     #[test]
     fn families_have_help_type_and_escaped_labels() {
-        let mut repo = Family::new("borgbox_repo_size_bytes", "Bytes of the repo's files.");
-        repo.add(vec![("repo", "a\\b\"c\nd".into())], 12);
-        repo.add(vec![("repo", "mac".into()), ("kind", "check".into())], 0);
-        let text = render(&[repo, Family::new("borgbox_x", "X.").one(-1)]);
+        let mut text = Exposition::default();
+        text.family("borgbox_repo_size_bytes", "Bytes of the repo's files.");
+        text.sample("borgbox_repo_size_bytes", &[("repo", "a\\b\"c\nd")], 12);
+        text.sample(
+            "borgbox_repo_size_bytes",
+            &[("repo", "mac"), ("kind", "check")],
+            0,
+        );
+        text.family("borgbox_x", "X.");
+        text.sample("borgbox_x", &[], -1);
         assert_eq!(
-            text,
+            text.finish(),
             "# HELP borgbox_repo_size_bytes Bytes of the repo's files.\n\
              # TYPE borgbox_repo_size_bytes gauge\n\
              borgbox_repo_size_bytes{repo=\"a\\\\b\\\"c\\nd\"} 12\n\

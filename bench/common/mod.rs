@@ -89,7 +89,31 @@ impl Drop for Server {
 }
 
 pub fn spawn_server(dir: &Path, root: &Path, port: u16) -> Server {
-    let child = Command::new(binary())
+    spawn_server_with(Command::new(binary()), dir, root, port)
+}
+
+/// As borgbox runs in production: an unprivileged account owning the tree, which matters
+/// where serve looks at that account's processes (/sessions, metrics). As root, the tree
+/// is handed to `nobody` and serve runs as `nobody`; otherwise as the current user.
+pub fn spawn_unprivileged(dir: &Path, root: &Path, port: u16) -> Server {
+    if !nix::unistd::Uid::effective().is_root() {
+        return spawn_server(dir, root, port);
+    }
+    let status = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut setpriv = Command::new("setpriv");
+    setpriv
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(binary());
+    spawn_server_with(setpriv, dir, root, port)
+}
+
+fn spawn_server_with(mut command: Command, dir: &Path, root: &Path, port: u16) -> Server {
+    let child = command
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("BORGBOX_TOKEN", TOKEN)
         .env("BORGBOX_REPO_ROOT", root)
