@@ -401,3 +401,59 @@ async fn a_sigkill_at_any_instant_leaves_nothing_half_done() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A stand-in for borg: a line, then two seconds of silence, then a line.
+fn slow_borg(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("slow-borg");
+    std::fs::write(&path, "#!/bin/sh\necho first\nsleep 2\necho last\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn streams_outlive_the_header_timeout_but_count_toward_the_cap() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = TestServer::with(Options {
+        limits: Limits {
+            header_timeout: Duration::from_millis(300),
+            max_connections: 2,
+        },
+        borg: Some(slow_borg(scratch.path())),
+        ..Options::default()
+    })
+    .await;
+    initialized(&server, "slow").await;
+    let (status, job) = server.post("/repos/slow/compact", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["job_id"].as_str().unwrap().to_owned();
+    // The test client's keep-alive connection counts too, until the header timeout ends it.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let open = || {
+        client
+            .get(format!("{}/jobs/{id}/stream", server.base))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let (first, second) = tokio::join!(open(), open());
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    // Both streams hold their connections: a third is refused.
+    let (said, _) = until_closed(connect(&server)).await;
+    assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+    // Silent for 2 s, far beyond the header timeout, yet the stream runs to its end.
+    let body = first.text().await.unwrap();
+    assert!(
+        body.contains(r#""line":"first""#) && body.contains(r#""line":"last""#),
+        "{body}"
+    );
+    assert!(body.contains("event: end"), "{body}");
+    drop(second);
+}

@@ -46,6 +46,8 @@ pub struct Options {
     pub webhook_timings: Option<(std::time::Duration, [std::time::Duration; 2])>,
     /// TZ for next_run, instead of UTC.
     pub zone: Option<&'static str>,
+    /// Another program in borg's place (jobs with known output and timing).
+    pub borg: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -60,6 +62,7 @@ impl Default for Options {
             idle_timeout: None,
             webhook_timings: None,
             zone: None,
+            borg: None,
         }
     }
 }
@@ -82,6 +85,9 @@ impl TestServer {
         }
         .rooted_at(dir.path());
         let mut settings = Settings::resolve(args).unwrap();
+        if let Some(borg) = options.borg {
+            settings.borg = borg;
+        }
         settings.zone = match options.zone {
             Some(name) => borgbox::schedules::calendar::Zone::named(name).unwrap(),
             None => borgbox::schedules::calendar::Zone::utc(),
