@@ -71,6 +71,21 @@ pub struct NewRepo {
     pub storage_quota_bytes: Option<i64>,
 }
 
+impl NewRepo {
+    /// The checks of API.md 6.4 and 6.5 that need no file, in their order: name, quota,
+    /// key.
+    fn checked(&self) -> Result<(RepoName, NewKey, ServeFlags)> {
+        let name = Domain::repo_name(&self.name)?;
+        let storage_quota = quota(self.storage_quota_bytes)?.unwrap_or(0);
+        let key = NewKey::parse(&self.pubkey, None)?;
+        let flags = ServeFlags {
+            append_only: self.append_only,
+            storage_quota,
+        };
+        Ok((name, key, flags))
+    }
+}
+
 /// PATCH /repos/{name}: the fields present.
 #[derive(Debug, Clone, Default)]
 pub struct RepoUpdate {
@@ -230,13 +245,7 @@ impl Domain {
     /// POST /repos (API.md 6.4): checks in the contract's order, then the directory and
     /// its managed line, crash-atomically.
     pub async fn create_repo(self: &Arc<Self>, request: NewRepo) -> Result<RepoView> {
-        let name = Domain::repo_name(&request.name)?;
-        let quota = quota(request.storage_quota_bytes)?.unwrap_or(0);
-        let key = NewKey::parse(&request.pubkey, None)?;
-        let flags = ServeFlags {
-            append_only: request.append_only,
-            storage_quota: quota,
-        };
+        let (name, key, flags) = request.checked()?;
         let _lock = self.lock_repo(&name).await?;
         self.blocking(move |domain| {
             let path = domain.repos.path(&name);
@@ -287,13 +296,7 @@ impl Domain {
 
     /// POST /repos/import (API.md 6.5): a key line for a directory that already exists.
     pub async fn import_repo(self: &Arc<Self>, request: NewRepo) -> Result<RepoView> {
-        let name = Domain::repo_name(&request.name)?;
-        let quota = quota(request.storage_quota_bytes)?.unwrap_or(0);
-        let key = NewKey::parse(&request.pubkey, None)?;
-        let flags = ServeFlags {
-            append_only: request.append_only,
-            storage_quota: quota,
-        };
+        let (name, key, flags) = request.checked()?;
         let _lock = self.lock_repo(&name).await?;
         self.blocking(move |domain| {
             if !domain.repos.exists(&name) {

@@ -1,5 +1,5 @@
 //! The domain's rules without HTTP: a real tree in a temp dir, a backend that starts
-//! nothing (jobs stay queued and count as alive), and a fixed clock.
+//! nothing (`Fake`: jobs stay queued and count as alive), and a fixed clock.
 
 use std::fs;
 use std::sync::{Arc, Mutex};
@@ -8,11 +8,9 @@ use time::OffsetDateTime;
 
 use super::*;
 use crate::clock::Clock;
-use crate::config::{ConfigArgs, Secret};
-use crate::jobs::backend::{BoxFuture, Follow};
-use crate::jobs::record::{JobRecord, Liveness};
+use crate::config::ConfigArgs;
+use crate::jobs::backend::testing::Fake;
 use crate::keys::pubkey::tests::ed25519_line;
-use crate::schedules::render::TimerFile;
 use crate::schedules::ScheduleInput;
 
 struct FixedClock(Mutex<OffsetDateTime>);
@@ -23,59 +21,10 @@ impl Clock for FixedClock {
     }
 }
 
-/// Starts nothing; records the timers it was asked for.
-#[derive(Default)]
-struct Inert {
-    timers: Mutex<Vec<Vec<String>>>,
-}
-
-impl Backend for Inert {
-    fn name(&self) -> &'static str {
-        "inert"
-    }
-    fn start<'a>(
-        &'a self,
-        _: &'a JobRecord,
-        _: Option<Secret>,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn cancel<'a>(&'a self, _: &'a JobRecord) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn liveness<'a>(&'a self, _: &'a JobRecord) -> BoxFuture<'a, Liveness> {
-        Box::pin(async { Liveness::Alive })
-    }
-    fn log_tail<'a>(
-        &'a self,
-        _: &'a JobRecord,
-        _: usize,
-    ) -> BoxFuture<'a, std::io::Result<Vec<String>>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-    fn follow<'a>(&'a self, _: &'a JobRecord, _: usize) -> BoxFuture<'a, std::io::Result<Follow>> {
-        Box::pin(async {
-            Ok(Follow {
-                replay: Vec::new(),
-                live: None,
-            })
-        })
-    }
-    fn sync_timers<'a>(
-        &'a self,
-        timers: &'a [TimerFile],
-        _: bool,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
-        let names = timers.iter().map(|t| t.name.clone()).collect();
-        self.timers.lock().unwrap().push(names);
-        Box::pin(async { Ok(()) })
-    }
-}
-
 struct World {
     _dir: tempfile::TempDir,
     domain: Arc<Domain>,
-    backend: Arc<Inert>,
+    backend: Arc<Fake>,
 }
 
 fn world() -> World {
@@ -90,7 +39,7 @@ fn world() -> World {
     let clock = Arc::new(FixedClock(Mutex::new(
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
     )));
-    let backend = Arc::new(Inert::default());
+    let backend = Arc::new(Fake::default());
     let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
     World {
         _dir: dir,

@@ -80,3 +80,65 @@ pub trait Backend: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// A backend that starts nothing: records stay queued and count as alive; cancels and
+/// timer sets are recorded. For unit tests of the rules above the seam, never alone.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::model::JobId;
+    use crate::schedules::render::TimerFile;
+
+    #[derive(Default)]
+    pub struct Fake {
+        pub cancelled: Mutex<Vec<JobId>>,
+        /// The names of each set of timers asked for.
+        pub timers: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Backend for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn start<'a>(
+            &'a self,
+            _: &'a JobRecord,
+            _: Option<Secret>,
+        ) -> BoxFuture<'a, Result<(), BackendError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn cancel<'a>(&'a self, record: &'a JobRecord) -> BoxFuture<'a, Result<(), BackendError>> {
+            self.cancelled.lock().unwrap().push(record.id.clone());
+            Box::pin(async { Ok(()) })
+        }
+        fn liveness<'a>(&'a self, _: &'a JobRecord) -> BoxFuture<'a, Liveness> {
+            Box::pin(async { Liveness::Alive })
+        }
+        fn log_tail<'a>(
+            &'a self,
+            _: &'a JobRecord,
+            _: usize,
+        ) -> BoxFuture<'a, io::Result<Vec<String>>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn follow<'a>(&'a self, _: &'a JobRecord, _: usize) -> BoxFuture<'a, io::Result<Follow>> {
+            Box::pin(async {
+                Ok(Follow {
+                    replay: Vec::new(),
+                    live: None,
+                })
+            })
+        }
+        fn sync_timers<'a>(
+            &'a self,
+            timers: &'a [TimerFile],
+            _: bool,
+        ) -> BoxFuture<'a, Result<(), BackendError>> {
+            let names = timers.iter().map(|t| t.name.clone()).collect();
+            self.timers.lock().unwrap().push(names);
+            Box::pin(async { Ok(()) })
+        }
+    }
+}

@@ -262,60 +262,11 @@ impl Jobs {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use std::sync::Mutex;
-
-    /// Records cancels; everything else is inert. For the registry's own rules only.
-    #[derive(Default)]
-    struct Recording {
-        cancelled: Mutex<Vec<JobId>>,
-    }
-
-    impl Backend for Recording {
-        fn name(&self) -> &'static str {
-            "recording"
-        }
-        fn start<'a>(
-            &'a self,
-            _: &'a JobRecord,
-            _: Option<Secret>,
-        ) -> backend::BoxFuture<'a, Result<(), BackendError>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn cancel<'a>(
-            &'a self,
-            record: &'a JobRecord,
-        ) -> backend::BoxFuture<'a, Result<(), BackendError>> {
-            self.cancelled.lock().unwrap().push(record.id.clone());
-            Box::pin(async { Ok(()) })
-        }
-        fn liveness<'a>(&'a self, _: &'a JobRecord) -> backend::BoxFuture<'a, Liveness> {
-            Box::pin(async { Liveness::Alive })
-        }
-        fn log_tail<'a>(
-            &'a self,
-            _: &'a JobRecord,
-            _: usize,
-        ) -> backend::BoxFuture<'a, std::io::Result<Vec<String>>> {
-            Box::pin(async { Ok(Vec::new()) })
-        }
-        fn follow<'a>(
-            &'a self,
-            _: &'a JobRecord,
-            _: usize,
-        ) -> backend::BoxFuture<'a, std::io::Result<Follow>> {
-            Box::pin(async {
-                Ok(Follow {
-                    replay: Vec::new(),
-                    live: None,
-                })
-            })
-        }
-    }
 
     #[tokio::test]
     async fn a_queued_job_is_cancelled_at_once_a_running_one_is_signalled() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = Arc::new(Recording::default());
+        let backend = Arc::new(backend::testing::Fake::default());
         let jobs = Jobs::new(
             JobStore::new(dir.path()),
             backend.clone(),

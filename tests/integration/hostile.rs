@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Options, TestServer, TOKEN};
+use crate::support::{Options, Serve, TestServer, TOKEN};
 use borgbox::serve::Limits;
 
 /// A repo borgbox sees as initialized (a config with a `[repository]` section), so a
@@ -229,52 +229,6 @@ async fn an_idle_exit_is_not_held_off_by_silent_connections() {
         .expect("serve did not exit when idle")
         .unwrap();
     assert_eq!(stop, borgbox::serve::Stop::Idle);
-}
-
-/// `borgbox serve` as a process of its own, so it can be killed with SIGKILL.
-struct Serve {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Serve {
-    fn start(dir: &std::path::Path) -> Serve {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_borgbox"))
-            .arg("serve")
-            .env("BORGBOX_TOKEN", TOKEN)
-            .env("BORGBOX_ADDR", format!("127.0.0.1:{port}"))
-            .env("BORGBOX_BACKEND", "process")
-            .env("BORGBOX_REPO_ROOT", dir.join("repos"))
-            .env("BORGBOX_AUTH_KEYS", dir.join("ssh/authorized_keys"))
-            .env("BORGBOX_STATE_DIR", dir.join("state"))
-            .env("BORGBOX_SCHEDULES", dir.join("schedules.json"))
-            .env("BORGBOX_ALERTS", dir.join("alerts.json"))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "serve did not start");
-            crate::support::pause();
-        }
-        Serve { child, port }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/api/v1{path}", self.port)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The probe's power cut: SIGKILL at a random instant of creates and deletes. Afterwards

@@ -7,7 +7,9 @@ use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{encrypted_repo, encrypted_repo_with, TestServer, PASSPHRASE, TOKEN};
+use crate::support::{
+    encrypted_repo, encrypted_repo_with, Held, Serve, TestServer, PASSPHRASE, TOKEN,
+};
 
 async fn start(server: &TestServer, repo: &str, kind: &str, body: Value) -> String {
     let (status, started) = server.post(&format!("/repos/{repo}/{kind}"), body).await;
@@ -31,68 +33,6 @@ async fn wait_final(server: &TestServer, id: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("job {id} not final after 60s; last: {last}");
-}
-
-/// The pid of the real borg a job runs (its argv holds `kind` and the repo path).
-async fn borg_pid(repo_path: &str, kind: &str) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let has = |s: &str| args.contains(&s.as_bytes());
-            if has(kind) && has(repo_path) && args.iter().any(|a| a.ends_with(b"borg")) {
-                return pid;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("no borg {kind} process for {repo_path}");
-}
-
-/// Whether `pid`'s SigCgt mask has SIGINT (signal 2, bit 1).
-fn catches_sigint(pid: i32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigCgt:"))
-        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << 1) != 0)
-}
-
-/// A running job whose borg is held with SIGSTOP until `resume`.
-struct Held {
-    pid: i32,
-}
-
-impl Held {
-    async fn new(repo_path: &str, kind: &str) -> Held {
-        let pid = borg_pid(repo_path, kind).await;
-        // Until Python catches SIGINT, SIGINT's default action would kill even a stopped
-        // process: hold borg only once it catches SIGINT, as it does for its whole run.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !catches_sigint(pid) {
-            assert!(Instant::now() < deadline, "borg {pid} never caught SIGINT");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
-        Held { pid }
-    }
-
-    fn resume(&self) {
-        let _ = kill(Pid::from_raw(self.pid), Signal::SIGCONT);
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.resume();
-    }
 }
 
 #[tokio::test]
@@ -477,31 +417,9 @@ async fn serve_stops_its_jobs_on_sigterm() {
             path.to_str().unwrap(),
         ],
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_borgbox"))
-        .arg("serve")
-        .env("BORGBOX_TOKEN", TOKEN)
-        .env("BORGBOX_ADDR", format!("127.0.0.1:{port}"))
-        .env("BORGBOX_BACKEND", "process")
-        .env("BORGBOX_REPO_ROOT", &root)
-        .env("BORGBOX_AUTH_KEYS", dir.path().join("ssh/authorized_keys"))
-        .env("BORGBOX_STATE_DIR", dir.path().join("state"))
-        .env("BORGBOX_SCHEDULES", dir.path().join("schedules.json"))
-        .env("BORGBOX_ALERTS", dir.path().join("alerts.json"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut serve = Serve::start(dir.path());
     let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/api/v1");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client.get(format!("{url}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let url = serve.url("");
     let started: Value = client
         .post(format!("{url}/repos/mac/check"))
         .bearer_auth(TOKEN)
@@ -514,16 +432,16 @@ async fn serve_stops_its_jobs_on_sigterm() {
         .unwrap();
     let id = started["job_id"].as_str().unwrap().to_owned();
     let held = Held::new(&path.display().to_string(), "check").await;
-    kill(Pid::from_raw(serve.id() as i32), Signal::SIGTERM).unwrap();
+    kill(Pid::from_raw(serve.child.id() as i32), Signal::SIGTERM).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        serve.try_wait().unwrap().is_none(),
+        serve.child.try_wait().unwrap().is_none(),
         "serve must wait for its job"
     );
     held.resume();
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = serve.try_wait().unwrap() {
+        if let Some(status) = serve.child.try_wait().unwrap() {
             break status;
         }
         assert!(

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{ManualClock, Options, TestServer, PASSPHRASE, TOKEN};
+use crate::support::{Held, ManualClock, Options, TestServer, PASSPHRASE, TOKEN};
 
 /// 2026-04-13T12:00:00Z, a Monday.
 const T0: i64 = 1_776_081_600;
@@ -333,67 +333,6 @@ async fn ticking(clock: &Arc<ManualClock>) -> TestServer {
 /// Long enough for the 100 ms ticker to have looked several times.
 async fn several_ticks() {
     tokio::time::sleep(Duration::from_millis(400)).await;
-}
-
-/// The pid of the real borg a job runs (its argv holds `kind` and the repo path).
-async fn borg_pid(repo_path: &str, kind: &str) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let has = |s: &str| args.contains(&s.as_bytes());
-            if has(kind) && has(repo_path) && args.iter().any(|a| a.ends_with(b"borg")) {
-                return pid;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("no borg {kind} process for {repo_path}");
-}
-
-/// Whether `pid`'s SigCgt mask has SIGINT (signal 2, bit 1).
-fn catches_sigint(pid: i32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigCgt:"))
-        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << 1) != 0)
-}
-
-/// A job's borg held with SIGSTOP until `resume` (as in jobs.rs: only once borg catches
-/// SIGINT, whose default action would otherwise kill even a stopped process).
-struct Held {
-    pid: i32,
-}
-
-impl Held {
-    async fn new(repo_path: &str, kind: &str) -> Held {
-        let pid = borg_pid(repo_path, kind).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !catches_sigint(pid) {
-            assert!(Instant::now() < deadline, "borg {pid} never caught SIGINT");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
-        Held { pid }
-    }
-
-    fn resume(&self) {
-        let _ = kill(Pid::from_raw(self.pid), Signal::SIGCONT);
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.resume();
-    }
 }
 
 // ---- endpoints, shapes, validation ----

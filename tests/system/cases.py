@@ -58,13 +58,11 @@ def unique(prefix="t"):
     return f"{prefix}{os.getpid()}x{_seq}"
 
 
-class Fail(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Fail(message)
+# The job behaviour suite (tests/behaviour) is shared with the process backend's tests;
+# its small helpers serve every case here too.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "behaviour"))
+import job_suite as behaviour  # noqa: E402
+from job_suite import Fail, check, wait_for  # noqa: E402,F401
 
 
 def note(message):
@@ -98,18 +96,6 @@ def root_path(path):
 def show(unit, *props):
     out = ct("systemctl", "show", "-p", ",".join(props), unit).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def wait_for(what, probe, timeout, interval=0.05):
-    """Polls probe() until it returns (ok, state) with ok true; fails naming the last state."""
-    deadline = time.monotonic() + timeout
-    while True:
-        ok, state = probe()
-        if ok:
-            return state
-        if time.monotonic() > deadline:
-            raise Fail(f"{what} not reached after {timeout}s; last: {state}")
-        time.sleep(interval)
 
 
 def service_state():
@@ -768,12 +754,9 @@ from jobs_cases import JOB_CASES, initialized_repo  # noqa: E402
 from schedules_cases import SCHEDULE_CASES  # noqa: E402
 from capacity_cases import CAPACITY_CASES  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "behaviour"))
-import jobs as behaviour  # noqa: E402
-
 
 class SystemdTarget:
-    """The shared job behaviour suite (tests/behaviour/jobs.py) against the installed
+    """The shared job behaviour suite (tests/behaviour/job_suite.py) against the installed
     package: jobs are transient units in borg's user manager."""
 
     passphrase = PASSPHRASE

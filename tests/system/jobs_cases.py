@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import cases as c
+import job_suite
 from cases import Fail, check, ct, expect, note, wait_for
 
 FINAL = ("done", "error", "cancelled")
@@ -35,48 +36,9 @@ def initialized_repo(passphrase):
     return name
 
 
-def borg_pids(name, kind):
-    """Pids (as the host sees them) of borg processes running `kind` on repo `name`."""
-    path = f"{c.HOME}/repos/{name}".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-        except OSError:
-            continue
-        if kind.encode() in args and path in args and any(a.endswith(b"borg") for a in args):
-            found.append(int(pid))
-    return found
-
-
-def catches_sigint(pid):
-    """Whether `pid`'s SigCgt mask has SIGINT (signal 2, bit 1)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            mask = next((l.split()[1] for l in f if l.startswith("SigCgt:")), "0")
-    except OSError:
-        return False
-    return bool(int(mask, 16) & 0b10)
-
-
-class Held:
-    """The job's borg, stopped with SIGSTOP until resume()."""
-
-    def __init__(self, name, kind):
-        pids = wait_for(f"borg {kind} on {name} running",
-                        lambda: (lambda p: (bool(p), p))(borg_pids(name, kind)), 30, 0.01)
-        self.pid = pids[0]
-        # Until Python catches SIGINT, a default-action SIGINT kills even a stopped process.
-        wait_for(f"borg {self.pid} catching SIGINT", lambda: (catches_sigint(self.pid), None),
-                 30, 0.01)
-        os.kill(self.pid, 19)  # SIGSTOP
-
-    def resume(self):
-        try:
-            os.kill(self.pid, 18)  # SIGCONT
-        except ProcessLookupError:
-            pass
+def Held(name, kind):
+    """The job's borg on repo `name`, stopped with SIGSTOP until resume()."""
+    return job_suite.Held(f"{c.HOME}/repos/{name}", kind)
 
 
 def start(name, kind, body):

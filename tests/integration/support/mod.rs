@@ -8,6 +8,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use borgbox::api::{self, state::AppState};
 use borgbox::clock::{Clock, SystemClock};
@@ -392,4 +396,113 @@ pub fn encrypted_repo_with(server: &TestServer, name: &str, passphrase: &str) {
         passphrase,
         &["create", &format!("{path}::two"), file.to_str().unwrap()],
     );
+}
+
+/// The pid of the real borg a job runs (its argv holds `kind` and the repo path).
+pub async fn borg_pid(repo_path: &str, kind: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let has = |s: &str| args.contains(&s.as_bytes());
+            if has(kind) && has(repo_path) && args.iter().any(|a| a.ends_with(b"borg")) {
+                return pid;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("no borg {kind} process for {repo_path}");
+}
+
+/// Whether `pid`'s SigCgt mask has SIGINT (signal 2, bit 1).
+pub fn catches_sigint(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << 1) != 0)
+}
+
+/// A running job whose borg is held with SIGSTOP until `resume`.
+pub struct Held {
+    pub pid: i32,
+}
+
+impl Held {
+    pub async fn new(repo_path: &str, kind: &str) -> Held {
+        let pid = borg_pid(repo_path, kind).await;
+        // Until Python catches SIGINT, SIGINT's default action would kill even a stopped
+        // process: hold borg only once it catches SIGINT, as it does for its whole run.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !catches_sigint(pid) {
+            assert!(Instant::now() < deadline, "borg {pid} never caught SIGINT");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+        Held { pid }
+    }
+
+    pub fn resume(&self) {
+        let _ = kill(Pid::from_raw(self.pid), Signal::SIGCONT);
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.resume();
+    }
+}
+
+/// `borgbox serve` as a process of its own (the process backend), rooted in `dir`, so it
+/// can be signalled or killed.
+pub struct Serve {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Serve {
+    pub fn start(dir: &std::path::Path) -> Serve {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_borgbox"))
+            .arg("serve")
+            .env("BORGBOX_TOKEN", TOKEN)
+            .env("BORGBOX_ADDR", format!("127.0.0.1:{port}"))
+            .env("BORGBOX_BACKEND", "process")
+            .env("BORGBOX_REPO_ROOT", dir.join("repos"))
+            .env("BORGBOX_AUTH_KEYS", dir.join("ssh/authorized_keys"))
+            .env("BORGBOX_STATE_DIR", dir.join("state"))
+            .env("BORGBOX_SCHEDULES", dir.join("schedules.json"))
+            .env("BORGBOX_ALERTS", dir.join("alerts.json"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "serve did not start");
+            pause();
+        }
+        Serve { child, port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/api/v1{path}", self.port)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

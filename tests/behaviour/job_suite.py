@@ -6,7 +6,7 @@ container (tests/system/cases.py, through its SystemdTarget). A case talks to th
 only through its target, and holds borg at a known point by stopping the real process
 with SIGSTOP (found in the host's /proc, which also sees the container's processes).
 
-Usage: jobs.py process <path of the borgbox binary>   (the process backend, in a temp dir)
+Usage: job_suite.py process <path of the borgbox binary>   (the process backend, in a temp dir)
 """
 
 import http.client
