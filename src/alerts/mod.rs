@@ -40,8 +40,9 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = AlertState)]
 pub enum State {
     Ok,
     Stale,
@@ -96,20 +97,30 @@ pub struct Alert {
 }
 
 /// An alert as the API sends it (API.md 4.10): never the secret, never the pending event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Alert)]
 pub struct AlertView {
     pub id: AlertId,
     pub repo: RepoName,
+    #[schema(minimum = 1, maximum = 8760)]
     pub stale_after_hours: u32,
     pub webhook_url: String,
     pub enabled: bool,
+    /// 0: notify only on transitions.
+    #[schema(maximum = 8760)]
     pub renotify_hours: u32,
+    /// Whether deliveries are signed; the secret itself is never sent.
     pub has_secret: bool,
     pub created_at: Stamp,
     pub last_check_at: Stamp,
+    /// `null` before the first check: the only `null` in the API (API.md 2.5).
+    #[schema(required = true)]
     pub last_state: Option<State>,
+    /// The last write seen at the last check.
     pub last_write: Stamp,
+    /// The last successful `stale` or `recovered` delivery.
     pub last_alerted_at: Stamp,
+    /// The last delivery or check error; `""` when the last one succeeded.
     pub last_error: String,
 }
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use crate::domain;
 
@@ -61,8 +60,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status(), Json(json!({ "error": self.to_string() }))).into_response();
+        let body = super::wire::ErrorBody {
+            error: self.to_string(),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
         match self {
             ApiError::Unauthorized => {
                 response

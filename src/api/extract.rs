@@ -1,5 +1,9 @@
 //! Request extractors that answer in our error shape: JSON bodies with typed, named field
 //! errors (API.md 2.4) and `{name}` path segments that must be valid repo names.
+//!
+//! Each endpoint's body is declared once with `request_body!` (in `wire`): one field list
+//! makes both the struct whose schema the OpenAPI document shows and the reader the
+//! handler extracts, so the document cannot name a field the handler does not read.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -97,6 +101,105 @@ impl Body {
             Some(Value::Number(n)) if n.is_u64() && !n.is_i64() => Ok(Some(i64::MAX)),
             _ => self.opt_int(key),
         }
+    }
+}
+
+/// A field of a request body, read from the JSON object with our messages: `Option<T>`
+/// when it may be absent (a `null` counts as absent), `T` when it is required.
+pub trait Field: Sized {
+    fn read(body: &Body, key: &str) -> Result<Self, ApiError>;
+}
+
+impl Field for Option<bool> {
+    fn read(body: &Body, key: &str) -> Result<Self, ApiError> {
+        body.opt_bool(key)
+    }
+}
+
+impl Field for Option<i64> {
+    fn read(body: &Body, key: &str) -> Result<Self, ApiError> {
+        body.opt_int(key)
+    }
+}
+
+impl Field for Option<String> {
+    fn read(body: &Body, key: &str) -> Result<Self, ApiError> {
+        Ok(body.opt_str(key)?.map(str::to_owned))
+    }
+}
+
+impl Field for String {
+    fn read(body: &Body, key: &str) -> Result<Self, ApiError> {
+        body.req_str(key).map(str::to_owned)
+    }
+}
+
+/// Declares a request body: the struct (deriving `ToSchema`, so the document shows exactly
+/// these fields) and `read`, which takes the fields from the JSON object in the order
+/// listed (the order of the 400 checks) by their types (`Field`), or with the `Body`
+/// method named after `=>`. It is also an extractor: an empty body is `{}`, unknown
+/// fields are ignored, `null` is absent and integers are strict (API.md 2.4).
+macro_rules! request_body {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_meta:meta])* pub $field:ident: $ty:ty $(=> $reader:ident)? ),* $(,)?
+        }
+    ) => {
+        #[derive(Debug, Default, utoipa::ToSchema)]
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// The field names, in reading order.
+            #[allow(dead_code)]
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            pub fn read(
+                body: &$crate::api::extract::Body,
+            ) -> Result<$name, $crate::api::error::ApiError> {
+                Ok($name {
+                    $( $field: $crate::api::extract::request_body!(
+                        @read body, $field, $ty $(, $reader)?
+                    ), )*
+                })
+            }
+        }
+
+        impl<S: Send + Sync> axum::extract::FromRequest<S> for $name {
+            type Rejection = $crate::api::error::ApiError;
+
+            async fn from_request(
+                request: axum::extract::Request,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                let body = $crate::api::extract::Body::from_request(request, state).await?;
+                $name::read(&body)
+            }
+        }
+    };
+    (@read $body:ident, $field:ident, $ty:ty) => {
+        <$ty as $crate::api::extract::Field>::read($body, stringify!($field))?
+    };
+    (@read $body:ident, $field:ident, $ty:ty, $reader:ident) => {
+        $body.$reader(stringify!($field))?
+    };
+}
+pub(crate) use request_body;
+
+/// An `{id}` path segment, `None` when it does not percent-decode to UTF-8: no id of ours,
+/// which the handler answers with its 404 like any other id not of our form (API.md 2.8;
+/// axum's own `Path` would answer 400).
+pub struct IdParam(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdParam {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let id = Path::<String>::from_request_parts(parts, state).await.ok();
+        Ok(IdParam(id.map(|Path(id)| id)))
     }
 }
 

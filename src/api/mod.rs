@@ -1,10 +1,15 @@
 //! The HTTP API under `/api/v1` (API.md): router, authentication before routing, and the
 //! layers that give every error our JSON shape and log each 5xx once. Paths outside
 //! `/api/` belong to the web console (crate::console), which needs no token.
+//!
+//! The router and the OpenAPI document (API.md 16.5, `openapi`) are made from one list of
+//! routes, `api_routes`: each handler's `#[utoipa::path]` gives its method and path to
+//! both, so neither can have a route the other lacks.
 
 pub mod error;
 pub mod extract;
 mod handlers;
+mod openapi;
 pub mod state;
 pub mod wire;
 
@@ -13,65 +18,65 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use self::openapi::openapi;
+pub(crate) use self::openapi::openapi_json;
 
 use self::error::{ApiError, InternalCause};
 use self::state::AppState;
 use crate::console;
 use crate::logging::message_id;
 
-const HEALTH: &str = "/api/v1/health";
+/// Where every endpoint lives (API.md 2.1).
+pub const BASE: &str = "/api/v1";
+
+/// The paths under `BASE` that need no token (API.md 2.2, 16.5); the document says so too.
+pub const PUBLIC: [&str; 2] = ["/health", "/openapi.json"];
+
+/// Every route under `BASE`, each from its handler's `#[utoipa::path]`. Handlers that share
+/// a path go in one `routes!`.
+fn api_routes() -> OpenApiRouter<AppState> {
+    use handlers::{alerts, jobs, keys, repos, schedules, server};
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(server::health))
+        .routes(routes!(server::openapi))
+        .routes(routes!(server::info))
+        .routes(routes!(server::system_stats))
+        .routes(routes!(server::sessions))
+        .routes(routes!(server::metrics))
+        .routes(routes!(repos::list, repos::create))
+        .routes(routes!(repos::import))
+        .routes(routes!(repos::show, repos::update, repos::remove))
+        .routes(routes!(repos::archives))
+        .routes(routes!(repos::break_lock))
+        .routes(routes!(keys::list, keys::add))
+        .routes(routes!(keys::remove))
+        .routes(routes!(jobs::check))
+        .routes(routes!(jobs::prune))
+        .routes(routes!(jobs::compact))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::show, jobs::cancel))
+        .routes(routes!(jobs::stream))
+        .routes(routes!(schedules::list_for_repo, schedules::create))
+        .routes(routes!(schedules::list))
+        .routes(routes!(
+            schedules::show,
+            schedules::update,
+            schedules::remove
+        ))
+        .routes(routes!(alerts::list_for_repo, alerts::create))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::show, alerts::update, alerts::remove))
+        .routes(routes!(alerts::test))
+}
 
 pub fn router(state: AppState) -> Router {
-    use handlers::{alerts, jobs, keys, repos, schedules, server};
-    let api = Router::new()
-        .route("/health", get(server::health))
-        .route("/info", get(server::info))
-        .route("/system/stats", get(server::system_stats))
-        .route("/sessions", get(server::sessions))
-        .route("/metrics", get(server::metrics))
-        .route("/repos", get(repos::list).post(repos::create))
-        .route("/repos/import", post(repos::import))
-        .route(
-            "/repos/{name}",
-            get(repos::show).patch(repos::update).delete(repos::remove),
-        )
-        .route("/repos/{name}/archives", get(repos::archives))
-        .route("/repos/{name}/break-lock", post(repos::break_lock))
-        .route("/repos/{name}/keys", get(keys::list).post(keys::add))
-        .route("/repos/{name}/keys/{*fingerprint}", delete(keys::remove))
-        .route("/repos/{name}/check", post(jobs::check))
-        .route("/repos/{name}/prune", post(jobs::prune))
-        .route("/repos/{name}/compact", post(jobs::compact))
-        .route("/jobs", get(jobs::list))
-        .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
-        .route("/jobs/{id}/stream", get(jobs::stream))
-        .route(
-            "/repos/{name}/schedules",
-            get(schedules::list_for_repo).post(schedules::create),
-        )
-        .route("/schedules", get(schedules::list))
-        .route(
-            "/schedules/{id}",
-            get(schedules::show)
-                .patch(schedules::update)
-                .delete(schedules::remove),
-        )
-        .route(
-            "/repos/{name}/alerts",
-            get(alerts::list_for_repo).post(alerts::create),
-        )
-        .route("/alerts", get(alerts::list))
-        .route(
-            "/alerts/{id}",
-            get(alerts::show)
-                .patch(alerts::update)
-                .delete(alerts::remove),
-        )
-        .route("/alerts/{id}/test", post(alerts::test));
+    let (api, _) = api_routes().split_for_parts();
     Router::new()
-        .nest("/api/v1", api)
+        .nest(BASE, api)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
@@ -94,7 +99,9 @@ async fn fallback(request: Request) -> Response {
 /// they hold no data, and everything the console shows comes through the API.
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path == HEALTH
+    if path
+        .strip_prefix(BASE)
+        .is_some_and(|rest| PUBLIC.contains(&rest))
         || !console::is_api_path(path)
         || bearer_token(request.headers()).is_some_and(|t| state.token_matches(t))
     {
@@ -142,7 +149,10 @@ async fn json_errors(request: Request, next: Next) -> Response {
         _ => "internal error",
     };
     let (mut parts, _) = response.into_parts();
-    let body = serde_json::json!({ "error": message }).to_string();
+    let body = serde_json::to_string(&wire::ErrorBody {
+        error: message.to_owned(),
+    })
+    .unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),

@@ -9,12 +9,15 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use crate::model::timestamp::format_utc;
 
 /// One archive as API.md 4.5 sends it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Archive {
+    /// The archive id (hex), as borg prints it.
     pub id: String,
     pub name: String,
     pub hostname: String,
     pub username: String,
+    /// The archive's start time, converted to UTC.
+    #[schema(value_type = crate::model::timestamp::Stamp)]
     pub time: String,
     pub comment: String,
 }

@@ -75,7 +75,7 @@ impl Domain {
         input: AlertInput,
     ) -> Result<AlertView> {
         // Under the repo's lock: an alert never outlives a delete running meanwhile.
-        let _lock = self.lock_repo(name).await?;
+        let _lock = self.lock_known_repo(name).await?;
         let name = name.clone();
         let alert = self
             .blocking(move |domain| {

@@ -118,7 +118,7 @@ impl Domain {
         request: JobRequest,
         origin: Origin,
     ) -> Result<JobRecord> {
-        let lock = self.lock_repo(name).await?;
+        let lock = self.lock_known_repo(name).await?;
         self.start_job_locked(&lock, name, request, origin).await
     }
 

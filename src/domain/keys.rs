@@ -131,7 +131,7 @@ impl Domain {
         comment: Option<String>,
         append_only: Option<bool>,
     ) -> Result<String> {
-        let _lock = self.lock_repo(name).await?;
+        let _lock = self.lock_known_repo(name).await?;
         let name = name.clone();
         self.blocking(move |domain| {
             // An unknown repo is 404 before the key is judged.
@@ -164,7 +164,7 @@ impl Domain {
 
     /// DELETE /repos/{name}/keys/{fingerprint}, with or without the `SHA256:` prefix.
     pub async fn remove_key(self: &Arc<Self>, name: &RepoName, fingerprint: String) -> Result<()> {
-        let _lock = self.lock_repo(name).await?;
+        let _lock = self.lock_known_repo(name).await?;
         let name = name.clone();
         self.blocking(move |domain| {
             if !domain.repos.exists(&name) {

@@ -244,6 +244,32 @@ impl Domain {
         Ok(lock)
     }
 
+    /// `lock_repo` for an operation on an existing repo. A name nothing on disk knows (no
+    /// lock file yet, no directory, no half-done create or delete, no managed line) is
+    /// RepoNotFound before any lock is taken: requests name repos freely, and a refused one
+    /// must not leave a lock file behind (API.md 16.5: nothing changes on disk).
+    pub async fn lock_known_repo(self: &Arc<Self>, name: &RepoName) -> Result<RepoLock> {
+        let known = {
+            let name = name.clone();
+            self.blocking(move |domain| domain.knows(&name)).await?
+        };
+        if !known {
+            return Err(Error::RepoNotFound);
+        }
+        self.lock_repo(name).await
+    }
+
+    /// Whether anything on disk belongs to `name` (see `lock_known_repo`).
+    fn knows(&self, name: &RepoName) -> Result<bool> {
+        let root = self.repos.root();
+        let present = |path: PathBuf| std::fs::symlink_metadata(path).is_ok();
+        Ok(present(files::lock_path(&self.lock_path(name)))
+            || present(self.repos.path(name))
+            || present(repos::hidden(root, name, "creating"))
+            || present(repos::hidden(root, name, "deleting"))
+            || !self.keys.read()?.managed(name).is_empty())
+    }
+
     /// Runs blocking file work (flock, directory walks) off the async workers.
     async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,

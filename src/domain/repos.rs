@@ -141,7 +141,7 @@ fn registration(keys: &AuthorizedKeys, name: &RepoName) -> Registration {
     keys.summary().remove(name.as_str()).unwrap_or_default()
 }
 
-fn hidden(root: &Path, name: &RepoName, what: &str) -> PathBuf {
+pub(super) fn hidden(root: &Path, name: &RepoName, what: &str) -> PathBuf {
     root.join(format!(".{name}.{what}"))
 }
 
@@ -246,6 +246,14 @@ impl Domain {
     /// its managed line, crash-atomically.
     pub async fn create_repo(self: &Arc<Self>, request: NewRepo) -> Result<RepoView> {
         let (name, key, flags) = request.checked()?;
+        // The refusals are checked first without the lock, so that a refused create leaves
+        // nothing on disk, not even the name's lock file; under the lock they hold again.
+        let (name, key) = self
+            .blocking(move |domain| {
+                domain.refuse_create(&name, &key)?;
+                Ok((name, key))
+            })
+            .await?;
         let _lock = self.lock_repo(&name).await?;
         self.blocking(move |domain| {
             let path = domain.repos.path(&name);
@@ -294,10 +302,31 @@ impl Domain {
         .await
     }
 
+    /// Why a create of `name` with `key` would be refused (API.md 6.4's 409s), read
+    /// without the repo's lock. Nothing while a killed create or delete of the name awaits
+    /// its recovery, which only the lock's holder may do (and may change the answer).
+    fn refuse_create(&self, name: &RepoName, key: &NewKey) -> Result<()> {
+        let root = self.repos.root();
+        if ["creating", "deleting"]
+            .iter()
+            .any(|what| fs::symlink_metadata(hidden(root, name, what)).is_ok())
+        {
+            return Ok(());
+        }
+        if fs::symlink_metadata(self.repos.path(name)).is_ok() {
+            return Err(Error::RepoExists);
+        }
+        let keys = self.keys.read()?;
+        if !keys.managed(name).is_empty() {
+            return Err(Error::AlreadyRegistered(name.clone()));
+        }
+        key.refuse_present(&keys)
+    }
+
     /// POST /repos/import (API.md 6.5): a key line for a directory that already exists.
     pub async fn import_repo(self: &Arc<Self>, request: NewRepo) -> Result<RepoView> {
         let (name, key, flags) = request.checked()?;
-        let _lock = self.lock_repo(&name).await?;
+        let _lock = self.lock_known_repo(&name).await?;
         self.blocking(move |domain| {
             if !domain.repos.exists(&name) {
                 return Err(Error::RepoNotFound);
@@ -342,7 +371,7 @@ impl Domain {
             ));
         }
         let quota = quota(update.storage_quota_bytes)?;
-        let _lock = self.lock_repo(name).await?;
+        let _lock = self.lock_known_repo(name).await?;
         let name = name.clone();
         self.blocking(move |domain| {
             if !domain.repos.exists(&name) {
@@ -397,7 +426,7 @@ impl Domain {
     /// DELETE /repos/{name} (API.md 6.8): its managed lines, then its directory, then its
     /// schedules and alerts with their timers.
     pub async fn delete_repo(self: &Arc<Self>, name: &RepoName) -> Result<()> {
-        let _lock = self.lock_repo(name).await?;
+        let _lock = self.lock_known_repo(name).await?;
         self.refuse_busy(name).await?;
         let name = name.clone();
         let timers_changed = self
@@ -534,7 +563,7 @@ impl Domain {
     /// POST /repos/{name}/break-lock (API.md 8.3). Holds the repo's lock throughout, so no
     /// job starts while borg breaks the lock.
     pub async fn break_lock(self: &Arc<Self>, name: &RepoName) -> Result<()> {
-        let _lock = self.lock_repo(name).await?;
+        let _lock = self.lock_known_repo(name).await?;
         let path = {
             let name = name.clone();
             self.blocking(move |domain| domain.initialized_path(&name))

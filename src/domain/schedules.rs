@@ -84,7 +84,7 @@ impl Domain {
         input: ScheduleInput,
     ) -> Result<Schedule> {
         // Under the repo's lock: a schedule never outlives a delete running meanwhile.
-        let _lock = self.lock_repo(name).await?;
+        let _lock = self.lock_known_repo(name).await?;
         let name = name.clone();
         let schedule = self
             .blocking(move |domain| {

@@ -16,7 +16,7 @@ use crate::model::{JobId, RepoName};
 /// Jobs kept: at least this many finished ones; unfinished ones are never removed.
 pub const RETAINED: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Queued,

@@ -10,7 +10,7 @@ use std::str::FromStr;
 pub struct InvalidId;
 
 macro_rules! hex_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal, $digits:literal) => {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $digits:literal, $example:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
@@ -53,6 +53,18 @@ macro_rules! hex_id {
             }
         }
 
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                super::string_schema(
+                    concat!("^", $prefix, "[0-9a-f]{", $digits, "}$"),
+                    concat!("`", $prefix, "` and ", $digits, " lowercase hex digits"),
+                    $example,
+                )
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
@@ -64,15 +76,15 @@ macro_rules! hex_id {
 
 hex_id!(
     /// A job: `j_` and 12 lowercase hex digits.
-    JobId, "j_", 12
+    JobId, "j_", 12, "j_3f9a0c12be47"
 );
 hex_id!(
     /// A schedule: `sch_` and 16 lowercase hex digits.
-    ScheduleId, "sch_", 16
+    ScheduleId, "sch_", 16, "sch_5436f9b43e0fe765"
 );
 hex_id!(
     /// An alert: `alert_` and 16 lowercase hex digits.
-    AlertId, "alert_", 16
+    AlertId, "alert_", 16, "alert_1d1f0c3e5a7b9d2f"
 );
 
 #[cfg(test)]

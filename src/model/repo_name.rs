@@ -56,6 +56,18 @@ impl<'de> serde::Deserialize<'de> for RepoName {
     }
 }
 
+impl utoipa::PartialSchema for RepoName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::string_schema(
+            "^[a-z0-9][a-z0-9-]{0,62}$",
+            "A repo name (API.md 6.1); a path segment of another form is an unknown repo (404).",
+            "laptop",
+        )
+    }
+}
+
+impl utoipa::ToSchema for RepoName {}
+
 impl AsRef<str> for RepoName {
     fn as_ref(&self) -> &str {
         &self.0

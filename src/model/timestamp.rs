@@ -89,6 +89,27 @@ impl<'de> serde::Deserialize<'de> for Stamp {
     }
 }
 
+/// What every timestamp matches on the wire: the fixed-width form, or `""` when unset.
+pub const PATTERN: &str = r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)?$";
+
+/// The document's `Timestamp`: also the schema of the timestamp fields that handlers build
+/// as strings with `format_utc` and `format_opt` (`#[schema(value_type = Stamp)]`).
+impl utoipa::PartialSchema for Stamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::string_schema(
+            PATTERN,
+            "UTC, second precision, `Z` suffix, fixed width (API.md 2.6); `\"\"` when unset",
+            "2026-04-13T14:32:08Z",
+        )
+    }
+}
+
+impl utoipa::ToSchema for Stamp {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

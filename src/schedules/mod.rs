@@ -16,7 +16,7 @@ use crate::model::{JobId, RepoName, ScheduleId};
 /// At most this many schedules: each is a timer in borg's user manager.
 pub const LIMIT: usize = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScheduleKind {
     Check,
@@ -39,8 +39,9 @@ impl ScheduleKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = Cadence)]
 pub enum CadenceName {
     Daily,
     Weekly,
@@ -61,6 +62,14 @@ pub enum LastStatus {
 }
 
 impl LastStatus {
+    pub const ALL: [LastStatus; 5] = [
+        LastStatus::Never,
+        LastStatus::Running,
+        LastStatus::Done,
+        LastStatus::Error,
+        LastStatus::Skipped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LastStatus::Never => "",
@@ -69,6 +78,23 @@ impl LastStatus {
             LastStatus::Error => "error",
             LastStatus::Skipped => "skipped",
         }
+    }
+}
+
+/// By hand: utoipa's derive drops serde's `rename = ""` and would document `never`.
+impl utoipa::PartialSchema for LastStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(LastStatus::ALL.map(LastStatus::as_str)))
+            .description(Some("`\"\"` before the first fire"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for LastStatus {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ScheduleLastStatus".into()
     }
 }
 
@@ -96,21 +122,32 @@ impl<'de> Deserialize<'de> for LastJob {
 
 /// A schedule with all 14 fields of API.md 4.9, exactly as the file stores it (11.5) and
 /// the API sends it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     pub id: ScheduleId,
     pub repo: RepoName,
     pub kind: ScheduleKind,
     pub cadence: CadenceName,
+    /// Server local time.
+    #[schema(maximum = 23)]
     pub hour: u8,
+    #[schema(maximum = 59)]
     pub minute: u8,
+    /// 0 (Sunday) to 6 (Saturday) for weekly, otherwise 0.
+    #[schema(maximum = 6)]
     pub weekday: u8,
+    /// 1 to 28 for monthly, otherwise 0.
+    #[schema(maximum = 28)]
     pub day: u8,
     pub enabled: bool,
     pub created_at: Stamp,
+    /// `""` before the first fire.
     pub last_run: Stamp,
     pub last_status: LastStatus,
+    /// The job of the last run; `""` when none.
+    #[schema(value_type = String, pattern = "^(j_[0-9a-f]{12})?$")]
     pub last_job_id: LastJob,
+    /// The next instant it fires (API.md 11.3).
     pub next_run: Stamp,
 }
 
@@ -343,6 +380,18 @@ pub fn sort(schedules: &mut [Schedule]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The document's enum is what serde writes, `""` included (utoipa's derive drops it).
+    #[test]
+    fn last_status_schema_lists_what_serde_writes() {
+        let schema = serde_json::to_value(<LastStatus as utoipa::PartialSchema>::schema()).unwrap();
+        let written: Vec<serde_json::Value> = LastStatus::ALL
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap())
+            .collect();
+        assert_eq!(schema["enum"], serde_json::Value::Array(written));
+        assert_eq!(schema["enum"][0], "");
+    }
 
     fn input(kind: &str, cadence: &str, hour: i64, minute: i64) -> ScheduleInput {
         ScheduleInput {

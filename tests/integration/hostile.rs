@@ -411,3 +411,68 @@ async fn streams_outlive_the_header_timeout_but_count_toward_the_cap() {
     assert!(body.contains("event: end"), "{body}");
     drop(second);
 }
+
+/// The names of borgbox's lock files (which `TestServer::snapshot` leaves out).
+fn lock_files(server: &TestServer) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(server.settings.state_dir.join("locks"))
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Requests may name any repo. One refused because the repo does not exist, or a create
+/// refused because its key is taken, leaves nothing on disk: not even a lock file for the
+/// name (found by the API fuzz run, tests/api-fuzz: each such request used to leave a
+/// `state/locks/repo-<name>.lock` behind, one more file per name tried).
+#[tokio::test]
+async fn refused_requests_about_unknown_repos_leave_no_lock_file_behind() {
+    let server = TestServer::new().await;
+    let taken = server.create_repo("taken").await;
+    let fresh = crate::support::keygen(server.dir.path(), "ed25519", "ghost");
+    let (locks, tree) = (lock_files(&server), server.snapshot());
+    let schedule = json!({"kind": "check", "cadence": "daily", "hour": 3, "minute": 0});
+    let alert = json!({"stale_after_hours": 26, "webhook_url": "http://127.0.0.1:9/x"});
+    let cases = [
+        (Method::POST, "/repos/ghost/check", json!({})),
+        (Method::POST, "/repos/ghost/prune", json!({"keep_daily": 7})),
+        (Method::POST, "/repos/ghost/compact", json!({})),
+        (Method::PATCH, "/repos/ghost", json!({"append_only": true})),
+        (Method::DELETE, "/repos/ghost", json!(null)),
+        (Method::POST, "/repos/ghost/break-lock", json!(null)),
+        (
+            Method::POST,
+            "/repos/ghost/keys",
+            json!({"public_key": fresh}),
+        ),
+        (Method::DELETE, "/repos/ghost/keys/SHA256:AAAA", json!(null)),
+        (Method::POST, "/repos/ghost/schedules", schedule),
+        (Method::POST, "/repos/ghost/alerts", alert),
+        (
+            Method::POST,
+            "/repos/import",
+            json!({"name": "ghost", "pubkey": fresh}),
+        ),
+        (
+            Method::POST,
+            "/repos",
+            json!({"name": "ghost", "pubkey": taken}),
+        ),
+    ];
+    for (method, path, body) in cases {
+        let body = (!body.is_null()).then_some(body);
+        let (status, answer) = server.call(method.clone(), path, body).await;
+        let expected = if path == "/repos" {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        assert_eq!(lock_files(&server), locks, "{method} {path}");
+    }
+    assert_eq!(server.snapshot(), tree);
+}

@@ -16,6 +16,7 @@ mod console;
 mod hostile;
 mod jobs;
 mod keys;
+mod openapi;
 mod repos;
 mod schedules;
 mod server;

@@ -1,42 +1,36 @@
 //! The alert endpoints of API.md 12.1 and 12.4. The secret goes in, never out.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::super::error::ApiError;
-use super::super::extract::{Body, RepoParam};
+use super::super::extract::{IdParam, RepoParam};
 use super::super::state::AppState;
-use super::super::wire::Status;
-use crate::alerts::{AlertInput, AlertView, SecretChange};
+use super::super::wire::{AlertUpdateBody, ErrorBody, NewAlertBody, Status};
+use crate::alerts::AlertView;
 use crate::domain;
-use crate::model::AlertId;
+use crate::model::{AlertId, RepoName};
 
 /// An id not of our form is an unknown alert.
-fn alert_id(raw: &str) -> Result<AlertId, ApiError> {
-    raw.parse()
-        .map_err(|_| domain::Error::NotFound("alert").into())
+fn alert_id(raw: Option<String>) -> Result<AlertId, ApiError> {
+    raw.and_then(|raw| raw.parse().ok())
+        .ok_or_else(|| domain::Error::NotFound("alert").into())
 }
 
-/// The five fields of API.md 12.1; `secret` omitted or null keeps, `""` clears.
-fn input(body: &Body) -> Result<AlertInput, ApiError> {
-    Ok(AlertInput {
-        stale_after_hours: body.opt_int("stale_after_hours")?,
-        webhook_url: body.opt_str("webhook_url")?.map(str::to_owned),
-        enabled: body.opt_bool("enabled")?,
-        renotify_hours: body.opt_int("renotify_hours")?,
-        secret: match body.opt_str("secret")? {
-            None => SecretChange::Keep,
-            Some("") => SecretChange::Clear,
-            Some(secret) => SecretChange::Set(secret.to_owned()),
-        },
-    })
-}
-
+#[utoipa::path(get, path = "/alerts", tag = "alerts", operation_id = "list_alerts",
+    summary = "Every alert, oldest first",
+    responses((status = 200, description = "[Alert]", body = Vec<AlertView>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<AlertView>>, ApiError> {
     Ok(Json(state.domain.list_alerts(None).await?))
 }
 
+#[utoipa::path(get, path = "/repos/{name}/alerts", tag = "alerts",
+    operation_id = "list_repo_alerts", summary = "The repo's alerts, oldest first",
+    params(("name" = RepoName, Path)),
+    responses(
+        (status = 200, description = "[Alert]", body = Vec<AlertView>),
+        (status = 404, description = "Unknown repo", body = ErrorBody)))]
 pub async fn list_for_repo(
     State(state): State<AppState>,
     RepoParam(name): RepoParam,
@@ -44,44 +38,87 @@ pub async fn list_for_repo(
     Ok(Json(state.domain.list_alerts(Some(name)).await?))
 }
 
+/// The five fields of API.md 12.1; `secret` omitted or null keeps, `""` clears.
+#[utoipa::path(post, path = "/repos/{name}/alerts", tag = "alerts", operation_id = "create_alert",
+    summary = "Watch the repo's last write and call a webhook when it goes stale",
+    params(("name" = RepoName, Path)),
+    request_body = NewAlertBody,
+    responses(
+        (status = 201, description = "The new Alert", body = AlertView, links(
+            ("get" = (operation_id = "get_alert", parameters(("id" = "$response.body#/id")))),
+            ("update" = (operation_id = "update_alert",
+                parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_alert",
+                parameters(("id" = "$response.body#/id")))),
+            ("test" = (operation_id = "test_alert",
+                parameters(("id" = "$response.body#/id")))))),
+        (status = 400, description = "Bad body or field", body = ErrorBody),
+        (status = 404, description = "Unknown repo", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     RepoParam(name): RepoParam,
-    body: Body,
+    body: NewAlertBody,
 ) -> Result<(StatusCode, Json<AlertView>), ApiError> {
-    let alert = state.domain.create_alert(&name, input(&body)?).await?;
+    let alert = state.domain.create_alert(&name, body.into()).await?;
     Ok((StatusCode::CREATED, Json(alert)))
 }
 
+#[utoipa::path(get, path = "/alerts/{id}", tag = "alerts", operation_id = "get_alert",
+    summary = "One alert",
+    params(("id" = AlertId, Path)),
+    responses(
+        (status = 200, description = "Alert", body = AlertView),
+        (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdParam(id): IdParam,
 ) -> Result<Json<AlertView>, ApiError> {
-    Ok(Json(state.domain.get_alert(alert_id(&id)?).await?))
+    Ok(Json(state.domain.get_alert(alert_id(id)?).await?))
 }
 
+#[utoipa::path(patch, path = "/alerts/{id}", tag = "alerts", operation_id = "update_alert",
+    summary = "Partial update, validated after merging; keeps the monitor state",
+    params(("id" = AlertId, Path)),
+    request_body(content = Option<AlertUpdateBody>, description = "An empty body is `{}`"),
+    responses(
+        (status = 200, description = "The merged Alert", body = AlertView),
+        (status = 400, description = "Bad body or merged field", body = ErrorBody),
+        (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Body,
+    IdParam(id): IdParam,
+    body: AlertUpdateBody,
 ) -> Result<Json<AlertView>, ApiError> {
-    let id = alert_id(&id)?;
-    Ok(Json(state.domain.update_alert(id, input(&body)?).await?))
+    let id = alert_id(id)?;
+    Ok(Json(state.domain.update_alert(id, body.into()).await?))
 }
 
+#[utoipa::path(delete, path = "/alerts/{id}", tag = "alerts", operation_id = "delete_alert",
+    summary = "Delete an alert",
+    params(("id" = AlertId, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdParam(id): IdParam,
 ) -> Result<StatusCode, ApiError> {
-    state.domain.delete_alert(alert_id(&id)?).await?;
+    state.domain.delete_alert(alert_id(id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// POST /alerts/{id}/test ignores any body (API.md 2.4).
+#[utoipa::path(post, path = "/alerts/{id}/test", tag = "alerts", operation_id = "test_alert",
+    summary = "One `test` delivery, one attempt, also for a disabled alert",
+    params(("id" = AlertId, Path)),
+    responses(
+        (status = 200, description = "The webhook answered 2xx", body = Status),
+        (status = 404, description = "Unknown alert", body = ErrorBody),
+        (status = 502, description = "The delivery failed", body = ErrorBody)))]
 pub async fn test(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdParam(id): IdParam,
 ) -> Result<Json<Status>, ApiError> {
-    state.domain.test_alert(alert_id(&id)?).await?;
+    state.domain.test_alert(alert_id(id)?).await?;
     Ok(Json(Status { status: "ok" }))
 }

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +11,11 @@ use axum::Json;
 use tokio::sync::mpsc;
 
 use super::super::error::ApiError;
-use super::super::extract::{Body, RepoParam};
+use super::super::extract::{IdParam, RepoParam};
 use super::super::state::AppState;
-use super::super::wire::{Job, JobStart, StreamEvent};
+use super::super::wire::{
+    CheckBody, CompactBody, ErrorBody, Job, JobStart, PruneBody, StreamEvent, StreamItem,
+};
 use crate::domain::{self, JobRequest, Origin};
 use crate::jobs::backend::Feed;
 use crate::jobs::record::{JobRecord, JobStatus};
@@ -22,46 +24,88 @@ use crate::model::{JobId, RepoName};
 /// Interval of `: ping` comments on an open stream (API.md 10).
 const PING: Duration = Duration::from_secs(15);
 
+#[utoipa::path(post, path = "/repos/{name}/check", tag = "jobs", operation_id = "start_check",
+    summary = "Start `borg check`",
+    params(("name" = RepoName, Path)),
+    request_body(content = Option<CheckBody>, description = "An empty body is `{}`"),
+    responses(
+        (status = 202, description = "The job was accepted", body = JobStart, links(
+            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
+            ("stream" = (operation_id = "stream_job",
+                parameters(("id" = "$response.body#/job_id")))),
+            ("cancel" = (operation_id = "cancel_job",
+                parameters(("id" = "$response.body#/job_id")))))),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 404, description = "Unknown repo", body = ErrorBody),
+        (status = 409, description = "Not initialized, or a job of the repo is already \
+            queued or running", body = ErrorBody)))]
 pub async fn check(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
-    body: Body,
+    body: CheckBody,
 ) -> Result<Response, ApiError> {
     let request = JobRequest::check(
-        body.opt_bool("repair")?.unwrap_or(false),
-        body.opt_bool("verify_data")?.unwrap_or(false),
-        passphrase(&body)?,
+        body.repair.unwrap_or(false),
+        body.verify_data.unwrap_or(false),
+        body.passphrase,
     )?;
     start(state, repo, request).await
 }
 
+#[utoipa::path(post, path = "/repos/{name}/prune", tag = "jobs", operation_id = "start_prune",
+    summary = "Start `borg prune` (never compacts)",
+    params(("name" = RepoName, Path)),
+    request_body(content = Option<PruneBody>, description = "An empty body is `{}`, which \
+        fails the rule that one `keep_*` must be above 0"),
+    responses(
+        (status = 202, description = "The job was accepted", body = JobStart, links(
+            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
+            ("stream" = (operation_id = "stream_job",
+                parameters(("id" = "$response.body#/job_id")))),
+            ("cancel" = (operation_id = "cancel_job",
+                parameters(("id" = "$response.body#/job_id")))))),
+        (status = 400, description = "Bad body, or no `keep_*` above 0", body = ErrorBody),
+        (status = 404, description = "Unknown repo", body = ErrorBody),
+        (status = 409, description = "Not initialized, or a job of the repo is already \
+            queued or running", body = ErrorBody)))]
 pub async fn prune(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
-    body: Body,
+    body: PruneBody,
 ) -> Result<Response, ApiError> {
     let keep = [
-        body.opt_int("keep_daily")?,
-        body.opt_int("keep_weekly")?,
-        body.opt_int("keep_monthly")?,
-        body.opt_int("keep_yearly")?,
+        body.keep_daily,
+        body.keep_weekly,
+        body.keep_monthly,
+        body.keep_yearly,
     ];
-    let dry_run = body.opt_bool("dry_run")?.unwrap_or(false);
-    let request = JobRequest::prune(keep, dry_run, passphrase(&body)?)?;
+    let dry_run = body.dry_run.unwrap_or(false);
+    let request = JobRequest::prune(keep, dry_run, body.passphrase)?;
     start(state, repo, request).await
 }
 
+#[utoipa::path(post, path = "/repos/{name}/compact", tag = "jobs",
+    operation_id = "start_compact", summary = "Start `borg compact`",
+    params(("name" = RepoName, Path)),
+    request_body(content = Option<CompactBody>, description = "An empty body is `{}`"),
+    responses(
+        (status = 202, description = "The job was accepted", body = JobStart, links(
+            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
+            ("stream" = (operation_id = "stream_job",
+                parameters(("id" = "$response.body#/job_id")))),
+            ("cancel" = (operation_id = "cancel_job",
+                parameters(("id" = "$response.body#/job_id")))))),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 404, description = "Unknown repo", body = ErrorBody),
+        (status = 409, description = "Not initialized, or a job of the repo is already \
+            queued or running", body = ErrorBody)))]
 pub async fn compact(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
-    body: Body,
+    body: CompactBody,
 ) -> Result<Response, ApiError> {
-    let request = JobRequest::compact(passphrase(&body)?)?;
+    let request = JobRequest::compact(body.passphrase)?;
     start(state, repo, request).await
-}
-
-fn passphrase(body: &Body) -> Result<Option<String>, ApiError> {
-    Ok(body.opt_str("passphrase")?.map(str::to_owned))
 }
 
 async fn start(state: AppState, repo: RepoName, request: JobRequest) -> Result<Response, ApiError> {
@@ -85,11 +129,14 @@ async fn start(state: AppState, repo: RepoName, request: JobRequest) -> Result<R
 }
 
 /// An id not of our form is an unknown job (it never reaches a path).
-fn job_id(raw: &str) -> Result<JobId, ApiError> {
-    raw.parse()
-        .map_err(|_| domain::Error::NotFound("job").into())
+fn job_id(raw: Option<String>) -> Result<JobId, ApiError> {
+    raw.and_then(|raw| raw.parse().ok())
+        .ok_or_else(|| domain::Error::NotFound("job").into())
 }
 
+#[utoipa::path(get, path = "/jobs", tag = "jobs", operation_id = "list_jobs",
+    summary = "Every retained job, newest first",
+    responses((status = 200, description = "[Job]", body = Vec<Job>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
     let jobs = state
         .domain
@@ -104,11 +151,17 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiEr
     ))
 }
 
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", operation_id = "get_job",
+    summary = "One job",
+    params(("id" = JobId, Path)),
+    responses(
+        (status = 200, description = "Job", body = Job),
+        (status = 404, description = "Unknown job", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdParam(id): IdParam,
 ) -> Result<Json<Job>, ApiError> {
-    let id = job_id(&id)?;
+    let id = job_id(id)?;
     let (record, tail) = state
         .domain
         .jobs
@@ -119,21 +172,41 @@ pub async fn show(
     Ok(Json(Job::new(&record, tail)))
 }
 
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs", operation_id = "cancel_job",
+    summary = "Cancel a queued or running job (SIGINT to borg)",
+    params(("id" = JobId, Path)),
+    responses(
+        (status = 202, description = "The job as it is now, possibly still running",
+            body = Job),
+        (status = 404, description = "Unknown job", body = ErrorBody),
+        (status = 409, description = "The job has already finished", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdParam(id): IdParam,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    let id = job_id(&id)?;
+    let id = job_id(id)?;
     let (record, tail) = state.domain.cancel_job(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(Job::new(&record, tail))))
 }
 
 /// GET /jobs/{id}/stream: replay, live lines, then `status` and `end`, then close.
+#[utoipa::path(get, path = "/jobs/{id}/stream", tag = "jobs", operation_id = "stream_job",
+    summary = "The job's output as Server-Sent Events (API.md 10)",
+    params(("id" = JobId, Path)),
+    responses(
+        (status = 200, description = "Server-Sent Events: the log replayed, then live lines, \
+            then `status` and `end`, after which the server closes the connection; a `: ping` \
+            comment every 15 s",
+            content_type = "text/event-stream", body = StreamItem,
+            headers(
+                ("Cache-Control" = String, description = "`no-cache`"),
+                ("X-Accel-Buffering" = String, description = "`no`"))),
+        (status = 404, description = "Unknown job", body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdParam(id): IdParam,
 ) -> Result<Response, ApiError> {
-    let id = job_id(&id)?;
+    let id = job_id(id)?;
     let (record, follow) = state
         .domain
         .jobs

@@ -1,4 +1,4 @@
-//! GET /health, /info, /system/stats and /sessions.
+//! GET /health, /openapi.json, /info, /system/stats, /sessions and /metrics.
 
 use axum::extract::State;
 use axum::http::header;
@@ -14,11 +14,30 @@ use crate::sysinfo;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Touches neither borg nor the disk.
+#[utoipa::path(get, path = "/health", tag = "server", operation_id = "health",
+    summary = "Liveness; needs no token",
+    responses((status = 200, description = "borgbox answers", body = Status)))]
 pub async fn health() -> Json<Status> {
     Json(Status { status: "ok" })
 }
 
+/// API.md 16.5: this document, made once per process from the handlers' annotations.
+#[utoipa::path(get, path = "/openapi.json", tag = "server", operation_id = "openapi",
+    summary = "This OpenAPI document; needs no token",
+    responses((status = 200, description = "The OpenAPI 3.1 document",
+        content_type = "application/json", body = Object)))]
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::super::openapi_json(),
+    )
+        .into_response()
+}
+
 /// Answers 200 even when borg or statvfs fail: the GUI validates the token with it.
+#[utoipa::path(get, path = "/info", tag = "server", operation_id = "info",
+    summary = "borgbox, borg and the repo root",
+    responses((status = 200, description = "Info", body = Info)))]
 pub async fn info(State(state): State<AppState>) -> Json<Info> {
     let domain = &state.domain;
     let disk = sysinfo::disk_usage(&domain.settings.repo_root);
@@ -39,6 +58,10 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
 }
 
 /// GET /metrics (API.md 16.2): the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "server", operation_id = "metrics",
+    summary = "Prometheus metrics from the cached facts",
+    responses((status = 200, description = "The Prometheus text exposition format",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = state.domain.metrics().await?;
     Ok((
@@ -51,6 +74,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         .into_response())
 }
 
+#[utoipa::path(get, path = "/system/stats", tag = "server", operation_id = "system_stats",
+    summary = "Host name, uptime, load and the repo root's file system",
+    responses((status = 200, description = "SystemStats", body = SystemStats)))]
 pub async fn system_stats(State(state): State<AppState>) -> Json<SystemStats> {
     let root = &state.domain.settings.repo_root;
     let disk = sysinfo::disk_usage(root);
@@ -68,6 +94,9 @@ pub async fn system_stats(State(state): State<AppState>) -> Json<SystemStats> {
     })
 }
 
+#[utoipa::path(get, path = "/sessions", tag = "server", operation_id = "sessions",
+    summary = "Live `borg serve` processes, by pid",
+    responses((status = 200, description = "[Session]", body = Vec<Session>)))]
 pub async fn sessions(State(state): State<AppState>) -> Result<Json<Vec<Session>>, ApiError> {
     let now = state.domain.clock.now();
     let sessions = tokio::task::spawn_blocking(move || {

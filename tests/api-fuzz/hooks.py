@@ -1,0 +1,205 @@
+"""schemathesis hooks for tests/api-fuzz/run (loaded through SCHEMATHESIS_HOOKS).
+
+1. Valid, fresh ed25519 public keys some of the time, where a body takes one: a key drawn
+   from the schema's "string" is never valid, so without this no repo would ever be created
+   and the stateful phase would have nothing to chain.
+2. The check `rejected_request_changes_nothing`: a request answered 4xx must leave borgbox's
+   tree as it found it ("nothing changed on disk by a rejected request"). Before each call and right after it, the hooks take a snapshot of what a
+   request may change, and the check compares the two for every 4xx. What borgbox changes
+   on its own meanwhile is left out: the monitor and the schedule ticker write the
+   `last_*` and `next_run` fields and start scheduled jobs, running jobs write their
+   records, logs and repositories, and reads fill caches (state/cache, borg's base dir, the
+   journal cursor). A repo's lock file may appear for a repo that exists (its first
+   locked operation makes it), never for one that does not.
+3. `use_after_free` says nothing about DELETE /jobs/{id}: it cancels a job and keeps it
+   (API.md 9.5: 202 with the Job, which stays listed as `cancelled`), so the job is still
+   there afterwards by contract. Its other findings stand.
+4. The seeded borg repository `laptop` (the name the document's examples use) is put back
+   whenever a request deleted it or left its name to a repo without one, so that check,
+   prune, compact, archives and break-lock reach real borg for the whole run, not only
+   until the fuzzer first deletes it.
+"""
+
+import base64
+import json
+import os
+import pathlib
+import subprocess
+
+import schemathesis
+from hypothesis import strategies as st
+
+TREE = pathlib.Path(os.environ["BORGBOX_FUZZ_TREE"])
+REPOS = TREE / "repos"
+STATE = TREE / "state"
+
+# --- 1. keys ---------------------------------------------------------------------------
+
+# The blob of an ed25519 key: string "ssh-ed25519", then the 32-byte public key.
+ED25519 = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20"
+KEY_FIELDS = {
+    ("POST", "/repos"): "pubkey",
+    ("POST", "/repos/import"): "pubkey",
+    ("POST", "/repos/{name}/keys"): "public_key",
+}
+
+
+def key_line(raw: bytes) -> str:
+    return "ssh-ed25519 " + base64.b64encode(ED25519 + raw).decode() + " fuzz"
+
+
+@schemathesis.hook
+def flatmap_body(context, body):
+    operation = context.operation
+    field = KEY_FIELDS.get((operation.method.upper(), operation.path)) if operation else None
+    if field is None or not isinstance(body, dict) or not isinstance(body.get(field), str):
+        return st.just(body)
+    fresh = st.binary(min_size=32, max_size=32).map(lambda raw: {**body, field: key_line(raw)})
+    return st.one_of(st.just(body), fresh)
+
+
+# --- 2. nothing changes on disk for a rejected request ----------------------------------
+
+CONFIG = {
+    "schedules.json": ("id", "repo", "kind", "cadence", "hour", "minute", "weekday", "day", "enabled", "created_at"),
+    "alerts.json": ("id", "repo", "stale_after_hours", "webhook_url", "enabled", "renotify_hours", "secret", "created_at"),
+}
+
+
+def read(path: pathlib.Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def config(name: str):
+    raw = read(TREE / name)
+    items = json.loads(raw) if raw.strip() else []
+    return sorted(json.dumps({k: item.get(k) for k in CONFIG[name]}, sort_keys=True) for item in items)
+
+
+def jobs():
+    """Client jobs (not started by a schedule), and the repos a job may be writing to."""
+    client, busy = set(), set()
+    directory = STATE / "jobs"
+    for path in directory.glob("j_*.json") if directory.is_dir() else ():
+        if path.name.endswith(".tail.json"):
+            continue
+        try:
+            record = json.loads(path.read_bytes())
+        except (FileNotFoundError, ValueError):
+            continue  # removed by retention, or being replaced
+        if not record.get("schedule"):
+            client.add(record["id"])
+        if record.get("status") in ("queued", "running"):
+            busy.add(record["repo"])
+    return client, busy
+
+
+def repo_files(name: str):
+    out = []
+    top = REPOS / name
+    for root, dirs, files in os.walk(top):
+        dirs.sort()
+        for file in sorted(files):
+            path = pathlib.Path(root) / file
+            relative = str(path.relative_to(top))
+            if relative.startswith("lock."):
+                continue  # borg's own lock, taken by every borg that reads
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:
+                continue
+            out.append((relative, stat.st_size, stat.st_mtime_ns))
+    return out
+
+
+def snapshot():
+    names = sorted(p.name for p in REPOS.iterdir()) if REPOS.is_dir() else []
+    client_jobs, busy = jobs()
+    locks = STATE / "locks"
+    return {
+        "repos": names,
+        "repo files": {n: repo_files(n) for n in names if not n.startswith(".")},
+        "busy": busy,
+        "authorized_keys": read(TREE / "ssh" / "authorized_keys"),
+        "keys-added.json": read(STATE / "keys-added.json"),
+        "schedules": config("schedules.json"),
+        "alerts": config("alerts.json"),
+        "client jobs": client_jobs,
+        "lock files": sorted(p.name for p in locks.iterdir()) if locks.is_dir() else [],
+    }
+
+
+def differences(before, after):
+    found = []
+    for key in ("repos", "authorized_keys", "keys-added.json", "schedules", "alerts"):
+        if before[key] != after[key]:
+            found.append(key)
+    new_jobs = after["client jobs"] - before["client jobs"]
+    if new_jobs:
+        found.append(f"new jobs {sorted(new_jobs)}")
+    busy = before["busy"] | after["busy"]
+    for name, files in after["repo files"].items():
+        if name not in busy and name in before["repo files"] and before["repo files"][name] != files:
+            found.append(f"the files of repo {name}")
+    existing = {f"repo-{name}.lock" for name in after["repos"]}
+    new_locks = set(after["lock files"]) - set(before["lock files"]) - existing
+    if new_locks:
+        found.append(f"lock files of repos that do not exist: {sorted(new_locks)}")
+    return found
+
+
+BEFORE = {}
+CHANGES = {}
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    BEFORE[case.id] = snapshot()
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    before = BEFORE.pop(case.id, None)
+    if before is not None and 400 <= response.status_code < 500:
+        CHANGES[case.id] = differences(before, snapshot())
+    reseed()
+
+
+# --- 3. DELETE /jobs/{id} is a cancel ---------------------------------------------------
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    free = getattr(failure, "free", None)
+    return not (failure.code == "ST301" and isinstance(free, str) and free.startswith("DELETE /jobs/"))
+
+
+# --- 4. a borg repository to work on ----------------------------------------------------
+
+SEED = REPOS / "laptop"
+SEED_DATA = pathlib.Path(os.environ["BORGBOX_FUZZ_SEED_DATA"])
+
+
+def reseed():
+    """Makes `laptop` a borg repository with one archive again, when it is gone or empty
+    (recreated by the API); borg's environment comes from tests/api-fuzz/run."""
+    if (SEED / "config").exists() or (SEED.is_dir() and any(SEED.iterdir())):
+        return
+    for args in (
+        ["borg", "init", "--encryption=none", str(SEED)],
+        ["borg", "create", f"{SEED}::first", SEED_DATA.name],
+    ):
+        subprocess.run(args, cwd=SEED_DATA.parent, check=True, capture_output=True)
+
+
+@schemathesis.check
+def rejected_request_changes_nothing(ctx, response, case):
+    changed = CHANGES.get(case.id)
+    if changed:
+        raise AssertionError(
+            f"{case.method} {case.formatted_path} was refused with {response.status_code} "
+            f"but changed: {', '.join(changed)}"
+        )
