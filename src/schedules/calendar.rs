@@ -269,11 +269,22 @@ impl Zone {
             value: value.to_owned(),
             suggestion,
         };
-        let tz = jiff::tz::db().get(name).map_err(|_| unknown(None))?;
-        match tz.iana_name() {
-            Some(found) if found == name => {}
-            found => return Err(unknown(found.map(str::to_owned))),
-        }
+        // The zone's own file first: asking jiff's database by name makes it list every
+        // zone on the system first (milliseconds at each start of serve). It answers only
+        // when the file is missing, for its case-insensitive suggestion.
+        let tz = match read_zone_file(name).and_then(|bytes| TimeZone::tzif(name, &bytes).ok()) {
+            Some(tz) => tz,
+            None => {
+                let found = jiff::tz::db().get(name).ok();
+                return Err(unknown(
+                    found
+                        .as_ref()
+                        .and_then(|tz| tz.iana_name())
+                        .filter(|found| *found != name)
+                        .map(str::to_owned),
+                ));
+            }
+        };
         if !name.contains('/') {
             // calendarspec.c takes a last word equal to the evaluating process's zone
             // abbreviation for that abbreviation: under Europe/Madrid in summer,
@@ -327,7 +338,13 @@ enum Localtime {
     NotALink,
 }
 
-/// The one place this module touches files.
+/// The tz database's file for `name` (a checked name: no `..`, no leading `/`), where
+/// systemd reads it too.
+fn read_zone_file(name: &str) -> Option<Vec<u8>> {
+    std::fs::read(std::path::Path::new("/usr/share/zoneinfo").join(name)).ok()
+}
+
+/// The other place this module touches files.
 fn read_system_zone_files() -> Result<SystemZoneFiles, ZoneError> {
     let localtime = match std::fs::read_link(LOCALTIME) {
         Ok(target) => Localtime::Link(target),
