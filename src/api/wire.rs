@@ -552,51 +552,25 @@ request_body! {
     }
 }
 
-impl From<NewScheduleBody> for ScheduleInput {
-    fn from(b: NewScheduleBody) -> ScheduleInput {
-        let NewScheduleBody {
-            kind,
-            cadence,
-            hour,
-            minute,
-            weekday,
-            day,
-            enabled,
-        } = b;
-        ScheduleInput {
-            kind,
-            cadence,
-            hour,
-            minute,
-            weekday,
-            day,
-            enabled,
+/// The create and update bodies differ only in their schema (which fields are required),
+/// so both become the same input.
+macro_rules! body_into_input {
+    ($input:ident $fields:tt from $($body:ident),+) => {
+        $(body_into_input!(@impl $input $fields $body);)+
+    };
+    (@impl $input:ident { $($field:ident $(: $convert:ident)?),* $(,)? } $body:ident) => {
+        impl From<$body> for $input {
+            fn from(b: $body) -> $input {
+                $input { $($field: body_into_input!(@field b.$field $(, $convert)?)),* }
+            }
         }
-    }
+    };
+    (@field $value:expr) => { $value };
+    (@field $value:expr, $convert:ident) => { $convert($value) };
 }
 
-impl From<ScheduleUpdateBody> for ScheduleInput {
-    fn from(b: ScheduleUpdateBody) -> ScheduleInput {
-        let ScheduleUpdateBody {
-            kind,
-            cadence,
-            hour,
-            minute,
-            weekday,
-            day,
-            enabled,
-        } = b;
-        ScheduleInput {
-            kind,
-            cadence,
-            hour,
-            minute,
-            weekday,
-            day,
-            enabled,
-        }
-    }
-}
+body_into_input!(ScheduleInput { kind, cadence, hour, minute, weekday, day, enabled }
+    from NewScheduleBody, ScheduleUpdateBody);
 
 request_body! {
     /// `POST /repos/{name}/alerts` (API.md 12.1).
@@ -644,26 +618,6 @@ fn secret_change(secret: Option<String>) -> SecretChange {
     }
 }
 
-impl From<NewAlertBody> for AlertInput {
-    fn from(b: NewAlertBody) -> AlertInput {
-        AlertInput {
-            stale_after_hours: b.stale_after_hours,
-            webhook_url: b.webhook_url,
-            enabled: b.enabled,
-            renotify_hours: b.renotify_hours,
-            secret: secret_change(b.secret),
-        }
-    }
-}
-
-impl From<AlertUpdateBody> for AlertInput {
-    fn from(b: AlertUpdateBody) -> AlertInput {
-        AlertInput {
-            stale_after_hours: b.stale_after_hours,
-            webhook_url: b.webhook_url,
-            enabled: b.enabled,
-            renotify_hours: b.renotify_hours,
-            secret: secret_change(b.secret),
-        }
-    }
-}
+body_into_input!(AlertInput {
+    stale_after_hours, webhook_url, enabled, renotify_hours, secret: secret_change,
+} from NewAlertBody, AlertUpdateBody);
