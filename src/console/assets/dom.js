@@ -198,6 +198,37 @@ export function confirm({ title, message, confirmLabel = "OK", danger = false, t
   });
 }
 
+/**
+ * A modal form for editing one object: `save` is called with nothing and sends the change;
+ * its answer (the updated object) resolves the promise, or null when cancelled.
+ */
+export function editDialog({ title, parts, save, focus = "input" }) {
+  return new Promise((resolve) => {
+    const result = slot();
+    const saveButton = h("button", { type: "submit", class: "primary" }, "Save");
+    const cancel = h("button", { type: "button" }, "Cancel");
+    const form = h("form", { class: "dialog-form" }, h("h2", {}, title), parts, result, h("div", { class: "actions" }, cancel, saveButton));
+    const dialog = h("dialog", { "aria-label": title }, form);
+    let saved = null;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const updated = await act(saveButton, result, save);
+      if (updated) {
+        saved = updated;
+        dialog.close();
+      }
+    });
+    cancel.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(saved);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    form.querySelector(focus)?.focus();
+  });
+}
+
 /** Asks for a repository passphrase; resolves the string, or null. Nothing is kept. */
 export function askPassphrase(title, note) {
   return new Promise((resolve) => {

@@ -3,7 +3,7 @@
 // clear it, never show it.
 
 import * as api from "./api.js";
-import { h, fill, field, checkbox, slot, act, confirm, table, badge, uid } from "./dom.js";
+import { h, fill, field, checkbox, slot, act, confirm, editDialog, table, badge, uid } from "./dom.js";
 import { timeEl } from "./format.js";
 
 function alertFields(initial = null, repos = null) {
@@ -44,31 +44,12 @@ function alertFields(initial = null, repos = null) {
   };
 }
 
-function editDialog(alert) {
-  return new Promise((resolve) => {
-    const fields = alertFields(alert);
-    const result = slot();
-    const save = h("button", { type: "submit", class: "primary" }, "Save");
-    const cancel = h("button", { type: "button" }, "Cancel");
-    const form = h("form", { class: "dialog-form" }, h("h2", {}, "Edit alert"), fields.parts, result, h("div", { class: "actions" }, cancel, save));
-    const dialog = h("dialog", { "aria-label": "Edit alert" }, form);
-    let saved = null;
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const updated = await act(save, result, () => api.patch(api.path("alerts", alert.id), fields.read({ withEnabled: false })));
-      if (updated) {
-        saved = updated;
-        dialog.close();
-      }
-    });
-    cancel.addEventListener("click", () => dialog.close());
-    dialog.addEventListener("close", () => {
-      dialog.remove();
-      resolve(saved);
-    });
-    document.body.append(dialog);
-    dialog.showModal();
-    form.querySelector("input")?.focus();
+function openEditor(alert) {
+  const fields = alertFields(alert);
+  return editDialog({
+    title: "Edit alert",
+    parts: fields.parts,
+    save: () => api.patch(api.path("alerts", alert.id), fields.read({ withEnabled: false })),
   });
 }
 
@@ -111,7 +92,7 @@ export function alertsPanel(repoName, ctx) {
       });
       const edit = h("button", { type: "button", class: "quiet" }, "Edit");
       edit.addEventListener("click", async () => {
-        if (await editDialog(a)) load();
+        if (await openEditor(a)) load();
       });
       const remove = h("button", { type: "button", class: "quiet danger-text" }, "Delete");
       remove.addEventListener("click", async () => {

@@ -3,7 +3,7 @@
 // local time with the server's UTC value on hover.
 
 import * as api from "./api.js";
-import { h, fill, field, checkbox, slot, act, confirm, table, badge, uid } from "./dom.js";
+import { h, fill, field, checkbox, slot, act, confirm, editDialog, table, badge, uid } from "./dom.js";
 import { cadence, timeEl, WEEKDAYS } from "./format.js";
 
 function select(options, value) {
@@ -67,31 +67,12 @@ export function scheduleFields(initial = {}, repos = null) {
   };
 }
 
-function editDialog(schedule) {
-  return new Promise((resolve) => {
-    const fields = scheduleFields(schedule);
-    const result = slot();
-    const save = h("button", { type: "submit", class: "primary" }, "Save");
-    const cancel = h("button", { type: "button" }, "Cancel");
-    const form = h("form", { class: "dialog-form" }, h("h2", {}, "Edit schedule"), fields.parts, result, h("div", { class: "actions" }, cancel, save));
-    const dialog = h("dialog", { "aria-label": "Edit schedule" }, form);
-    let saved = null;
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const updated = await act(save, result, () => api.patch(api.path("schedules", schedule.id), fields.read({ withEnabled: false })));
-      if (updated) {
-        saved = updated;
-        dialog.close();
-      }
-    });
-    cancel.addEventListener("click", () => dialog.close());
-    dialog.addEventListener("close", () => {
-      dialog.remove();
-      resolve(saved);
-    });
-    document.body.append(dialog);
-    dialog.showModal();
-    form.querySelector("select, input")?.focus();
+function openEditor(schedule) {
+  const fields = scheduleFields(schedule);
+  return editDialog({
+    title: "Edit schedule",
+    parts: fields.parts,
+    save: () => api.patch(api.path("schedules", schedule.id), fields.read({ withEnabled: false })), focus: "select, input",
   });
 }
 
@@ -131,7 +112,7 @@ export function schedulesPanel(repoName, ctx) {
       });
       const edit = h("button", { type: "button", class: "quiet" }, "Edit");
       edit.addEventListener("click", async () => {
-        if (await editDialog(s)) load();
+        if (await openEditor(s)) load();
       });
       const remove = h("button", { type: "button", class: "quiet danger-text" }, "Delete");
       remove.addEventListener("click", async () => {
