@@ -787,12 +787,14 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let repo = root.path().join("anc");
         std::fs::create_dir(&repo).unwrap();
-        // The shell holds SSH_CLIENT; its child borg is started without it. `exit` after
-        // borg keeps the shell from exec'ing borg in its own place.
+        // The shell holds SSH_CLIENT; its child borg is started without it. A subshell
+        // execs borg, so no in-between process shows "borg serve" with the shell's
+        // environment (`env -u … borg serve` did, until it exec'd). `exit` after the
+        // subshell keeps the shell from exec'ing it in its own place.
         let mut command = Command::new("/bin/sh");
         command
             .arg("-c")
-            .arg(r#"/usr/bin/env -u SSH_CLIENT -u SSH_CONNECTION /usr/bin/borg serve --restrict-to-repository "$1"; exit $?"#)
+            .arg(r#"(unset SSH_CLIENT SSH_CONNECTION; exec /usr/bin/borg serve --restrict-to-repository "$1"); exit $?"#)
             .arg("sh")
             .arg(&repo)
             .env("BORG_BASE_DIR", root.path())
