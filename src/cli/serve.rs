@@ -91,6 +91,9 @@ fn start_background(
             Ok(n) => log::info!("finished or undid {n} interrupted repo operations"),
             Err(e) => log::warn!("failed to recover interrupted repo operations: {e:#}"),
         }
+        // A serve killed between writing the schedules or alerts file and updating the
+        // timers left them apart; a reconcile that finds nothing to do costs one D-Bus call.
+        recovering.reconcile().await;
     });
     let domain = domain.clone();
     if backend.name() == "process" {

@@ -3,7 +3,9 @@
 //! `borgbox-alerts.timer` files, removes generated ones nobody wants (also those of a
 //! schedule deleted by hand), reloads borg's user manager once, enables and (re)starts what
 //! changed, and starts what should run but does not. Idempotent: a second run with the
-//! same input changes nothing and makes no reload.
+//! same input changes nothing and makes no reload. A run killed between writing a file and
+//! telling the manager leaves `timers.dirty` beside the lock, and the next run then redoes
+//! every wanted timer (write, reload, enable, restart): the file alone cannot show that.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -43,6 +45,11 @@ impl Dirs<'_> {
     fn stamp(&self, timer: &str) -> PathBuf {
         self.stamps.join(format!("stamp-{timer}"))
     }
+
+    /// Present while a reconcile is between changing files and telling the manager.
+    fn dirty(&self) -> PathBuf {
+        self.lock.with_extension("dirty")
+    }
 }
 
 /// The file changes, decided from what is on disk. Blocking.
@@ -52,6 +59,7 @@ struct Plan {
 }
 
 fn plan(dirs: &Dirs<'_>, desired: &[TimerFile]) -> io::Result<Plan> {
+    let interrupted = dirs.dirty().exists();
     let mut present = BTreeSet::new();
     match fs::read_dir(dirs.units) {
         Ok(entries) => {
@@ -69,7 +77,7 @@ fn plan(dirs: &Dirs<'_>, desired: &[TimerFile]) -> io::Result<Plan> {
     let mut write = Vec::new();
     for timer in desired {
         let current = files::read_or_empty(&dirs.units.join(&timer.name))?;
-        if current != timer.text.as_bytes() {
+        if interrupted || current != timer.text.as_bytes() {
             write.push(timer.clone());
         }
     }
@@ -131,6 +139,10 @@ pub async fn apply(
         .await??
     };
     let mut report = Report::default();
+    let changes = !plan.remove.is_empty() || !plan.write.is_empty();
+    if changes {
+        files::replace(&dirs.dirty(), b"", 0o600)?;
+    }
 
     for name in &plan.remove {
         manager.stop(name).await?;
@@ -143,13 +155,13 @@ pub async fn apply(
         files::ensure_dir(dirs.units, 0o755)?;
     }
     for timer in &plan.write {
-        lock.replace_other(&dirs.units.join(&timer.name), timer.text.as_bytes(), 0o644)?;
         if let Some(at) = timer.last_trigger {
             write_stamp(&dirs.stamp(&timer.name), at)?;
         }
+        lock.replace_other(&dirs.units.join(&timer.name), timer.text.as_bytes(), 0o644)?;
         report.written.push(timer.name.clone());
     }
-    if reload || !plan.remove.is_empty() || !plan.write.is_empty() {
+    if reload || changes {
         manager.reload().await?;
     }
     let written: Vec<&str> = plan.write.iter().map(|t| t.name.as_str()).collect();
@@ -171,6 +183,9 @@ pub async fn apply(
             report.started.push(timer.name.clone());
         }
     }
+    if changes {
+        remove_file(&dirs.dirty())?;
+    }
     drop(lock);
     Ok(report)
 }
@@ -188,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_writes_what_differs_and_removes_only_generated_strays() {
+    fn the_plan_writes_what_differs_or_was_interrupted_and_removes_only_generated_strays() {
         let dir = tempfile::tempdir().unwrap();
         let units = dir.path().join("user");
         let stamps = dir.path().join("timers");
@@ -211,7 +226,8 @@ mod tests {
         .unwrap();
         fs::write(units.join("my-own.timer"), "x").unwrap();
         fs::write(units.join("borgbox-schedule@.service"), "x").unwrap();
-        let made = plan(&dirs, &[same, changed.clone(), added.clone()]).unwrap();
+        let wanted = [same.clone(), changed.clone(), added.clone()];
+        let made = plan(&dirs, &wanted).unwrap();
         assert_eq!(made.write, vec![changed, added]);
         assert_eq!(
             made.remove,
@@ -224,6 +240,10 @@ mod tests {
             lock: &lock,
         };
         assert!(plan(&empty, &[]).unwrap().remove.is_empty());
+
+        // After a run killed between the files and the manager, everything is redone.
+        fs::write(dirs.dirty(), "").unwrap();
+        assert_eq!(plan(&dirs, &wanted).unwrap().write, wanted);
     }
 
     #[test]

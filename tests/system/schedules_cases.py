@@ -126,7 +126,8 @@ def case_timer_matches_next_run_and_follows_patch_and_delete():
 
 def case_reconcile_restores_and_removes_timers():
     """`borgbox reconcile` (as borg) restores a timer file deleted by hand and removes a
-    generated timer whose schedule was deleted from the file by hand."""
+    generated timer whose schedule was deleted from the file by hand; the API does the same
+    when it starts."""
     name, _, _ = c.make_repo()
     keep = expect(201, "POST", f"/repos/{name}/schedules", schedule_body(time.time() + 7200))
     drop = expect(201, "POST", f"/repos/{name}/schedules", schedule_body(time.time() + 9000))
@@ -148,6 +149,16 @@ def case_reconcile_restores_and_removes_timers():
     # Idempotent: a second run writes, removes and starts nothing.
     again = c.as_borg(f"XDG_RUNTIME_DIR=/run/user/{uid()} borgbox reconcile").stdout
     check("match" in again, again)
+    # As a serve killed between the file and the timer would leave it: the timer file is
+    # gone and the timer stopped. The next activation of the API heals it by itself.
+    c.wait_service_gone(c.IDLE_TIMEOUT + c.DRAIN + 10)
+    user_systemctl("stop", timer_name(keep["id"]))
+    os.remove(c.root_path(f"{units}/{timer_name(keep['id'])}"))
+    expect(200, "GET", "/info")
+    restored = c.root_path(f"{units}/{timer_name(keep['id'])}")
+    wait_for("the API's start-up reconcile", lambda: (
+        (state := timer_state(timer_name(keep["id"]))) == "active" and os.path.exists(restored),
+        f"timer {state}, file {os.path.exists(restored)}"), 20, interval=0.5)
 
 
 def case_timer_fires_without_api_and_catches_up_once():
