@@ -168,6 +168,8 @@ impl Settings {
             ("BORGBOX_SSH_HOST".into(), self.ssh_host.clone()),
             ("BORGBOX_SSH_USER".into(), self.ssh_user.clone()),
             ("BORGBOX_SSH_PORT".into(), self.ssh_port.to_string()),
+            // A scheduled job computes its schedule's next run (schedules::store::job_began).
+            ("TZ".into(), self.zone.name().to_owned()),
         ]
     }
 

@@ -89,6 +89,10 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
         };
     };
 
+    let schedules = crate::schedules::store::schedule_store(settings.schedules.clone());
+    if let Err(e) = crate::schedules::store::job_began(&schedules, &record, &settings.zone) {
+        log::warn!(borgbox_job_id = id.as_str(); "failed to record job {id} in its schedule: {e}");
+    }
     // The last write as it was just before the job (API.md 12.2).
     let before = repos
         .last_write(&record.repo, &settings.state_dir)
@@ -138,7 +142,6 @@ async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i
         r.finish(status, code, now);
         r.clone()
     })?;
-    let schedules = crate::schedules::store::schedule_store(settings.schedules.clone());
     if let Err(e) = crate::schedules::store::job_ended(&schedules, &finished) {
         log::warn!(borgbox_job_id = id.as_str(); "failed to record job {id}'s end in its schedule: {e}");
     }

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
+use super::calendar::Zone;
 use super::{LastJob, LastStatus, Schedule};
 use crate::jobs::record::{JobRecord, JobStatus};
 use crate::json_array::{FileError, JsonArrayFile};
+use crate::model::timestamp::Stamp;
 
 pub type ScheduleStore = JsonArrayFile<Schedule>;
 
@@ -20,6 +22,30 @@ pub fn outcome(record: &JobRecord) -> LastStatus {
         JobStatus::Queued | JobStatus::Running => LastStatus::Running,
         JobStatus::Error | JobStatus::Cancelled => LastStatus::Error,
     }
+}
+
+/// A scheduled job is about to run borg, under its repo's lock: its schedule's last run is
+/// this job. `run-schedule` records that before it lets go of the lock; when it was killed
+/// in between, this records it instead (API.md 11.4's fields, as it would have), so the
+/// run is not lost and `next_run` does not stay in the past. For `exec-job`.
+pub fn job_began(store: &ScheduleStore, record: &JobRecord, zone: &Zone) -> Result<(), FileError> {
+    let Some(id) = &record.schedule else {
+        return Ok(());
+    };
+    let started = record.started_at;
+    store.modify(|all| {
+        if let Some(s) = all.iter_mut().find(|s| {
+            s.id == *id
+                && s.last_job_id.0.as_ref() != Some(&record.id)
+                && s.last_run.unix().is_none_or(|run| run <= started)
+        }) {
+            s.last_run = Stamp::at(started);
+            s.last_status = LastStatus::Running;
+            s.last_job_id = LastJob(Some(record.id.clone()));
+            s.next_run = s.next_after(started, zone);
+        }
+        Ok::<_, FileError>(())
+    })
 }
 
 /// A job ended: its schedule's `last_status` follows (done for exit 0 or 1, error for
@@ -164,5 +190,41 @@ mod tests {
         assert!(settle_running(&mut all, find));
         assert_eq!(all[0].last_status, LastStatus::Done);
         assert!(!settle_running(&mut all, |_| None));
+    }
+
+    #[test]
+    fn a_scheduled_job_its_starter_did_not_record_is_recorded_when_it_begins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = schedule_store(dir.path().join("schedules.json"));
+        let s = schedule();
+        store
+            .modify(|all| {
+                all.push(s.clone());
+                Ok::<_, FileError>(())
+            })
+            .unwrap();
+        // 1970-01-02 00:00: the run of 02:30 that day is next.
+        let mut job = JobRecord::new(
+            JobId::random(),
+            "mac".parse().unwrap(),
+            JobKind::Check,
+            JobOptions::default(),
+            86_400,
+        );
+        job.schedule = Some(s.id.clone());
+        job_began(&store, &job, &Zone::utc()).unwrap();
+        let recorded = store.load().unwrap()[0].clone();
+        assert_eq!(recorded.last_run, Stamp::at(86_400));
+        assert_eq!(recorded.last_status, LastStatus::Running);
+        assert_eq!(recorded.last_job_id, LastJob(Some(job.id.clone())));
+        assert_eq!(recorded.next_run, Stamp::at(86_400 + 9_000));
+
+        // Recorded already (the usual case), or an older job: nothing changes.
+        job_began(&store, &job, &Zone::utc()).unwrap();
+        let mut older = job.clone();
+        older.id = JobId::random();
+        older.started_at = 10;
+        job_began(&store, &older, &Zone::utc()).unwrap();
+        assert_eq!(store.load().unwrap()[0], recorded);
     }
 }

@@ -1272,6 +1272,47 @@ async fn a_running_schedule_whose_job_is_unknown_settles_to_error() {
     assert_eq!(seen, stored);
 }
 
+#[tokio::test]
+async fn a_scheduled_job_whose_starter_was_killed_records_its_run_itself() {
+    use borgbox::clock::Clock;
+    use borgbox::jobs::record::{JobRecord, JobStore, Liveness};
+    use borgbox::jobs::spec::{JobKind, JobOptions};
+    let server = TestServer::new().await;
+    server.create_repo("mac").await;
+    let s = create(&server, "mac", daily("check", 2, 30)).await;
+    let id = s["id"].as_str().unwrap();
+    // What `run-schedule` leaves when killed right after starting the job: a queued record
+    // naming the schedule, nothing in the schedules file; the backend starts exec-job.
+    let now = borgbox::clock::SystemClock.now().unix_timestamp();
+    let mut record = JobRecord::new(
+        borgbox::model::JobId::random(),
+        "mac".parse().unwrap(),
+        JobKind::Check,
+        JobOptions::default(),
+        now,
+    );
+    record.schedule = Some(id.parse().unwrap());
+    JobStore::new(&server.settings.state_dir)
+        .create_exclusive(&record, |_| Liveness::Gone, now)
+        .unwrap();
+    let exec = tokio::process::Command::new(env!("CARGO_BIN_EXE_borgbox"))
+        .arg("exec-job")
+        .arg(record.id.as_str())
+        .envs(server.settings.child_env())
+        .output()
+        .await
+        .unwrap();
+    let seen = get_schedule(&server, id).await;
+    assert_eq!(seen["last_job_id"], record.id.as_str(), "{seen}\n{exec:?}");
+    // borg refuses the uninitialised repo: the run ends in error, as any failed job.
+    assert_eq!(seen["last_status"], "error", "{seen}");
+    assert_ne!(seen["last_run"], "", "{seen}");
+    assert!(
+        seen["next_run"].as_str() > seen["last_run"].as_str(),
+        "next_run moved past the run: {seen}"
+    );
+}
+
 // ---- deletion, persistence, limits ----
 
 #[tokio::test]
