@@ -116,6 +116,15 @@ mod tests {
         .unwrap()
     }
 
+    fn add(store: &ScheduleStore, s: &Schedule) {
+        store
+            .modify(|all| {
+                all.push(s.clone());
+                Ok::<_, FileError>(())
+            })
+            .unwrap();
+    }
+
     #[test]
     fn missing_file_is_empty_and_writes_are_private_and_reread() {
         use std::os::unix::fs::MetadataExt;
@@ -123,12 +132,7 @@ mod tests {
         let store = schedule_store(dir.path().join("schedules.json"));
         assert!(store.load().unwrap().is_empty());
         let s = schedule();
-        store
-            .modify(|all| {
-                all.push(s.clone());
-                Ok::<_, FileError>(())
-            })
-            .unwrap();
+        add(&store, &s);
         assert_eq!(*store.load().unwrap(), vec![s]);
         assert_eq!(
             std::fs::metadata(store.path()).unwrap().mode() & 0o777,
@@ -197,12 +201,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = schedule_store(dir.path().join("schedules.json"));
         let s = schedule();
-        store
-            .modify(|all| {
-                all.push(s.clone());
-                Ok::<_, FileError>(())
-            })
-            .unwrap();
+        add(&store, &s);
         // 1970-01-02 00:00: the run of 02:30 that day is next.
         let mut job = JobRecord::new(
             JobId::random(),
