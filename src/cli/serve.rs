@@ -54,7 +54,7 @@ impl ServeCmd {
             let activity = Activity::default();
             let backend = super::choose_backend(&settings, &activity, &clock).await?;
             let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
-            let background = start_background(&domain, &backend, &activity);
+            let background = start_background(&domain, &backend, &activity, idle_timeout);
             let app = api::router(AppState::new(domain, activity.clone()));
             serve::run(
                 listener,
@@ -72,7 +72,7 @@ impl ServeCmd {
     }
 }
 
-/// How long after start serve looks for operations a kill interrupted.
+/// How long after start serve looks for operations a kill interrupted, at most.
 const RECOVER_AFTER: Duration = Duration::from_secs(3);
 
 /// The process backend drives schedules and alerts itself; with the systemd backend the
@@ -81,11 +81,16 @@ fn start_background(
     domain: &Arc<Domain>,
     backend: &Arc<dyn Backend>,
     activity: &Activity,
+    idle_timeout: Option<Duration>,
 ) -> tokio::task::JoinHandle<()> {
     let recovering = domain.clone();
+    // Not in the way of the request that activated serve (it reads the whole repo root),
+    // but well before an idle exit could come; the exit then waits for it to finish.
+    let delay = idle_timeout.map_or(RECOVER_AFTER, |idle| RECOVER_AFTER.min(idle / 2));
+    let hold = activity.hold();
     tokio::spawn(async move {
-        // Not in the way of the request that activated serve: it reads the whole repo root.
-        tokio::time::sleep(RECOVER_AFTER).await;
+        let _hold = hold;
+        tokio::time::sleep(delay).await;
         match recovering.recover_all().await {
             Ok(0) => {}
             Ok(n) => log::info!("finished or undid {n} interrupted repo operations"),

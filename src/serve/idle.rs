@@ -28,6 +28,16 @@ impl Drop for Busy {
     }
 }
 
+/// Held by work serve must finish before it exits but which is not a client's activity
+/// (the start-up sweep): it delays an exit that is due, never the moment it is due.
+pub struct Hold(Activity);
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.0 .0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Default for Activity {
     fn default() -> Self {
         Activity(Arc::new(Inner {
@@ -42,6 +52,11 @@ impl Activity {
         self.0.busy.fetch_add(1, Ordering::SeqCst);
         self.touch();
         Busy(self.clone())
+    }
+
+    pub fn hold(&self) -> Hold {
+        self.0.busy.fetch_add(1, Ordering::SeqCst);
+        Hold(self.clone())
     }
 
     /// Records activity now (an accepted connection, a finished request).
@@ -100,5 +115,36 @@ mod tests {
             waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
             "{waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_delays_a_due_exit_but_never_moves_it() {
+        let activity = Activity::default();
+        let started = Instant::now();
+        let hold = activity.hold();
+        let waiter = {
+            let activity = activity.clone();
+            tokio::spawn(async move { activity.idle(Duration::from_secs(3)).await })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(hold);
+        waiter.await.unwrap();
+        assert_eq!(
+            started.elapsed().as_secs(),
+            3,
+            "released early: the exit is not moved"
+        );
+
+        let hold = activity.hold();
+        let waiter = {
+            let activity = activity.clone();
+            tokio::spawn(async move { activity.idle(Duration::from_secs(3)).await })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiter.is_finished(), "exited while held");
+        drop(hold);
+        let released = Instant::now();
+        waiter.await.unwrap();
+        assert!(released.elapsed() <= Duration::from_millis(100));
     }
 }
