@@ -56,6 +56,7 @@ const SOURCES: &[Source] = &[
     source!("api.js", JS),
     source!("sse.js", JS),
     source!("dom.js", JS),
+    source!("panel.js", JS),
     source!("format.js", JS),
     source!("view-signin.js", JS),
     source!("view-overview.js", JS),

@@ -3,7 +3,8 @@
 // local time with the server's UTC value on hover.
 
 import * as api from "./api.js";
-import { h, fill, field, checkbox, slot, act, confirm, editDialog, table, badge, uid } from "./dom.js";
+import { h, field, checkbox, editDialog, badge, uid } from "./dom.js";
+import { itemsPanel, itemsPage } from "./panel.js";
 import { cadence, timeEl, WEEKDAYS } from "./format.js";
 
 function select(options, value) {
@@ -83,103 +84,31 @@ function lastRun(s) {
   return h("span", {}, timeEl(s.last_run), " ", status, " ", job);
 }
 
+const SCHEDULES = {
+  collection: "schedules",
+  noun: "schedule",
+  fields: (initial, repos) => scheduleFields(initial ?? {}, repos),
+  label: (s) => `${s.kind}, ${cadence(s)} (server time)`,
+  columns: ["Kind", "When (server time)", "Next run (your time)", "Last run"],
+  cells: (s) => [
+    h("td", {}, s.kind),
+    h("td", {}, cadence(s)),
+    h("td", {}, s.enabled ? timeEl(s.next_run) : h("span", { class: "muted" }, "paused")),
+    h("td", {}, lastRun(s)),
+  ],
+  edit: openEditor,
+  created: (s) => `Schedule added: ${s.kind}, ${cadence(s)}.`,
+};
+
 /** The schedules of one repo (repoName) or of all; returns the panel's element. */
 export function schedulesPanel(repoName, ctx) {
-  const list = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  const status = slot();
-  const createSlot = slot();
-  const formBox = h("div", {});
-
-  async function load() {
-    try {
-      const schedules = await api.get(repoName ? api.path("repos", repoName, "schedules") : api.path("schedules"), { signal: ctx.signal });
-      status.clear();
-      draw(schedules);
-    } catch (error) {
-      if (!ctx.signal.aborted) status.error(error);
-    }
-  }
-
-  function draw(schedules) {
-    const rows = schedules.map((s) => {
-      const rowSlot = slot();
-      const toggle = h("input", { type: "checkbox", checked: s.enabled, role: "switch", "aria-label": `Enabled: ${cadence(s)} ${s.kind}` });
-      toggle.addEventListener("change", async () => {
-        const wanted = toggle.checked;
-        const ok = await act(toggle, rowSlot, () => api.patch(api.path("schedules", s.id), { enabled: wanted }));
-        if (!ok) toggle.checked = !wanted;
-        else load();
-      });
-      const edit = h("button", { type: "button", class: "quiet" }, "Edit");
-      edit.addEventListener("click", async () => {
-        if (await openEditor(s)) load();
-      });
-      const remove = h("button", { type: "button", class: "quiet danger-text" }, "Delete");
-      remove.addEventListener("click", async () => {
-        const yes = await confirm({ title: "Delete this schedule?", message: `${s.kind}, ${cadence(s)} (server time), repository ${s.repo}.`, confirmLabel: "Delete", danger: true });
-        if (!yes) return;
-        if ((await act(remove, rowSlot, () => api.del(api.path("schedules", s.id)))) !== undefined) load();
-      });
-      const cells = [
-        repoName ? null : h("td", {}, h("a", { href: "/repos/" + encodeURIComponent(s.repo) }, s.repo)),
-        h("td", {}, s.kind),
-        h("td", {}, cadence(s)),
-        h("td", {}, s.enabled ? timeEl(s.next_run) : h("span", { class: "muted" }, "paused")),
-        h("td", {}, lastRun(s)),
-        h("td", {}, h("label", { class: "switch" }, toggle, h("span", {}, s.enabled ? "on" : "off"))),
-        h("td", { class: "row-actions" }, edit, remove, rowSlot),
-      ];
-      return h("tr", { "data-id": s.id }, cells);
-    });
-    const columns = [repoName ? null : "Repository", "Kind", "When (server time)", "Next run (your time)", "Last run", "Enabled", "Actions"].filter(Boolean);
-    fill(list, table(columns, rows, "No schedules."));
-  }
-
-  async function showForm() {
-    let repos = null;
-    if (!repoName) {
-      try {
-        repos = (await api.get(api.path("repos"), { signal: ctx.signal })).map((r) => r.name).filter((n) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(n));
-      } catch (error) {
-        createSlot.error(error);
-        return;
-      }
-    }
-    const fields = scheduleFields({}, repos);
-    const submit = h("button", { type: "submit", class: "primary" }, "Add schedule");
-    const form = h("form", { class: "subform", "aria-label": "New schedule" }, h("h3", {}, "New schedule"), fields.parts, fields.enabled, h("div", { class: "actions" }, submit), createSlot);
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const target = repoName ?? fields.repo?.value;
-      if (!target) {
-        createSlot.error(new Error("Create a repository first."));
-        return;
-      }
-      const created = await act(submit, createSlot, () => api.post(api.path("repos", target, "schedules"), fields.read()));
-      if (created) {
-        createSlot.ok(`Schedule added: ${created.kind}, ${cadence(created)}.`);
-        load();
-      }
-    });
-    fill(formBox, form);
-  }
-
-  const panel = h("div", { class: "schedules" }, status, list, formBox);
-  load();
-  showForm();
-  panel.reload = load;
-  return panel;
+  return itemsPanel(repoName, ctx, SCHEDULES);
 }
 
 export async function schedulesView(main, _params, ctx) {
-  ctx.title("Schedules");
-  const panel = schedulesPanel(null, ctx);
-  fill(
-    main,
-    h("h1", { tabindex: "-1" }, "Schedules"),
-    h("p", { class: "hint" }, "Scheduled runs have no passphrase: check verifies the repository's segments only, compact frees space."),
-    h("section", { class: "card", "aria-label": "Schedules" }, panel),
-  );
-  ctx.every(30000, panel.reload);
-  ctx.onResume(panel.reload);
+  itemsPage(main, ctx, {
+    title: "Schedules",
+    hint: "Scheduled runs have no passphrase: check verifies the repository's segments only, compact frees space.",
+    panel: schedulesPanel(null, ctx),
+  });
 }
