@@ -339,12 +339,7 @@ async fn several_ticks() {
 
 #[tokio::test]
 async fn schedules_are_created_listed_shown_and_deleted_with_all_fourteen_fields() {
-    let clock = ManualClock::at(T0);
-    let server = TestServer::with(Options {
-        clock: clock.clone(),
-        ..Default::default()
-    })
-    .await;
+    let (server, clock) = TestServer::at(T0).await;
     server.create_repo("mac").await;
     // A schedule does not need the repo to be registered (API.md 11.1).
     bare_repo(&server, "pc");
@@ -519,12 +514,7 @@ async fn unknown_repos_and_ids_not_of_our_form_are_404_and_change_nothing() {
 
 #[tokio::test]
 async fn lists_are_ordered_by_created_at_then_id_not_by_insertion() {
-    let clock = ManualClock::at(T0 + 100);
-    let server = TestServer::with(Options {
-        clock: clock.clone(),
-        ..Default::default()
-    })
-    .await;
+    let (server, clock) = TestServer::at(T0 + 100).await;
     server.create_repo("mac").await;
     server.create_repo("pc").await;
     let late = create(&server, "mac", daily("check", 1, 0)).await;
@@ -733,12 +723,7 @@ async fn weekday_and_day_a_cadence_does_not_use_are_accepted_and_stored_as_zero(
 
 #[tokio::test]
 async fn ids_repos_timestamps_and_last_fields_in_a_body_are_ignored() {
-    let clock = ManualClock::at(T0);
-    let server = TestServer::with(Options {
-        clock: clock.clone(),
-        ..Default::default()
-    })
-    .await;
+    let (server, clock) = TestServer::at(T0).await;
     server.create_repo("mac").await;
     server.create_repo("pc").await;
     let mut body = daily("check", 2, 30);
@@ -796,12 +781,7 @@ async fn ids_repos_timestamps_and_last_fields_in_a_body_are_ignored() {
 
 #[tokio::test]
 async fn patch_is_partial_and_recomputes_next_run_only_when_the_calendar_changes() {
-    let clock = ManualClock::at(T0);
-    let server = TestServer::with(Options {
-        clock: clock.clone(),
-        ..Default::default()
-    })
-    .await;
+    let (server, clock) = TestServer::at(T0).await;
     server.create_repo("mac").await;
     let s = create(&server, "mac", daily("check", 2, 30)).await;
     let id = s["id"].as_str().unwrap().to_owned();

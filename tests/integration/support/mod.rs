@@ -151,6 +151,17 @@ impl TestServer {
         }
     }
 
+    /// A server whose clock reads `unix` until the test moves it.
+    pub async fn at(unix: i64) -> (TestServer, Arc<ManualClock>) {
+        let clock = ManualClock::at(unix);
+        let server = TestServer::with(Options {
+            clock: clock.clone(),
+            ..Default::default()
+        })
+        .await;
+        (server, clock)
+    }
+
     /// The address the server listens on, `127.0.0.1:<port>`.
     pub fn addr(&self) -> String {
         self.base
