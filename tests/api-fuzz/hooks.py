@@ -169,7 +169,7 @@ def after_call(context, case, response):
     if before is not None and 400 <= response.status_code < 500:
         CHANGES[case.id] = differences(before, snapshot())
     if reseed() and case.method.upper() == "DELETE" and 200 <= response.status_code < 300:
-        PUT_BACK.add(f"DELETE {case.formatted_path}")
+        PUT_BACK.add(case.id)
 
 
 # --- 3. DELETE /jobs/{id} is a cancel ---------------------------------------------------
@@ -180,14 +180,14 @@ def filter_failure(context, failure, case, response):
     free = getattr(failure, "free", None)
     if failure.code != "ST301" or not isinstance(free, str):
         return True
-    return not (free.startswith("DELETE /jobs/") or free in PUT_BACK)
+    return not (free.startswith("DELETE /jobs/") or getattr(failure, "deleted_case_id", None) in PUT_BACK)
 
 
 # --- 4. a borg repository to work on ----------------------------------------------------
 
 SEED = REPOS / "laptop"
 SEED_DATA = pathlib.Path(os.environ["BORGBOX_FUZZ_SEED_DATA"])
-# The deletes ("DELETE /repos/laptop") whose resource the harness put back right after.
+# The ids of the cases (each a DELETE /repos/laptop) whose repo the harness put back.
 PUT_BACK = set()
 
 
