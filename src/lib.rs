@@ -22,3 +22,4 @@ pub mod schedules;
 pub mod serve;
 pub mod sysinfo;
 pub mod systemd;
+pub mod tls;
