@@ -562,3 +562,201 @@ async fn a_tls_client_over_the_cap_gets_a_tls_alert_not_a_plain_503() {
     assert!(said.contains("alert internal error"), "{said}");
     assert!(!said.contains("HTTP/1.1 503"), "{said}");
 }
+
+fn borgbox() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_borgbox"))
+}
+
+/// `serve` on a pair that cannot be served: one line on stderr, and an exit.
+fn refused_start(dir: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> String {
+    let out = borgbox()
+        .arg("serve")
+        .env("BORGBOX_TOKEN", TOKEN)
+        .env("BORGBOX_ADDR", "127.0.0.1:0")
+        .env("BORGBOX_BACKEND", "process")
+        .env("BORGBOX_REPO_ROOT", dir.join("repos"))
+        .env("BORGBOX_AUTH_KEYS", dir.join("ssh/authorized_keys"))
+        .env("BORGBOX_STATE_DIR", dir.join("state"))
+        .env("BORGBOX_SCHEDULES", dir.join("schedules.json"))
+        .env("BORGBOX_ALERTS", dir.join("alerts.json"))
+        .env("BORGBOX_TLS_CERT", cert)
+        .env("BORGBOX_TLS_KEY", key)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_missing_or_mismatched_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let said = refused_start(dir.path(), &cert, &key);
+    assert!(said.contains("cannot read certificate"), "{said}");
+    write_pair(&cert, &key);
+    let (other_cert, other_key) = (dir.path().join("c2"), dir.path().join("k2"));
+    write_pair(&other_cert, &other_key);
+    let said = refused_start(dir.path(), &cert, &other_key);
+    assert!(said.contains("does not belong"), "{said}");
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nMIIB").unwrap();
+    let said = refused_start(dir.path(), &cert, &key);
+    assert!(said.contains("cannot serve TLS"), "{said}");
+}
+
+#[tokio::test]
+async fn sighup_makes_a_running_serve_take_the_new_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    write_pair(&cert, &key);
+    let first = borgbox::tls::x509::summarize(&borgbox::tls::read_certs(&cert).unwrap()[0])
+        .unwrap()
+        .pubkey_sha256;
+    let serve = crate::support::Serve::start_with(
+        dir.path(),
+        &[
+            ("BORGBOX_TLS", std::path::Path::new("on")),
+            ("BORGBOX_TLS_CERT", &cert),
+            ("BORGBOX_TLS_KEY", &key),
+        ],
+    );
+    let pinned = |pin: String| {
+        let url = format!("https://127.0.0.1:{}/api/v1/health", serve.port);
+        move || {
+            Command::new("curl")
+                .args(["-sS", "--insecure", "--pinnedpubkey"])
+                .arg(format!("sha256//{pin}"))
+                .arg(url)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        }
+    };
+    assert!(pinned(first.clone())());
+    write_pair(&cert, &key);
+    let second = borgbox::tls::x509::summarize(&borgbox::tls::read_certs(&cert).unwrap()[0])
+        .unwrap()
+        .pubkey_sha256;
+    let pid = nix::unistd::Pid::from_raw(serve.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pinned(second.clone())() {
+        assert!(Instant::now() < deadline, "the new pair was never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!pinned(first)(), "the old pair is still served");
+    // A second SIGHUP with a broken certificate: still alive, still the second pair.
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(pinned(second)());
+}
+
+#[test]
+fn tls_init_refuses_to_overwrite_and_show_prints_what_curl_and_chromium_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("tls/cert.pem");
+    let key = dir.path().join("tls/key.pem");
+    let init = |force: bool| {
+        let mut command = borgbox();
+        command
+            .args(["tls", "init", "--cert"])
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key);
+        if force {
+            command.arg("--force");
+        }
+        command.output().unwrap()
+    };
+    let out = init(false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&key), mode(&cert)), (0o600, 0o644));
+    let before = std::fs::read(&cert).unwrap();
+    let out = init(false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read(&cert).unwrap(),
+        before,
+        "overwritten without --force"
+    );
+    assert!(init(true).status.success());
+    assert_ne!(std::fs::read(&cert).unwrap(), before);
+    let out = borgbox()
+        .args(["tls", "show", "--cert"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    // What openssl computes for the same certificate.
+    let pipeline = format!(
+        "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+        cert.display()
+    );
+    let pin = Command::new("sh").args(["-c", &pipeline]).output().unwrap();
+    let pin = String::from_utf8_lossy(&pin.stdout).trim().to_owned();
+    assert!(
+        shown.contains(&format!("--pinnedpubkey 'sha256//{pin}'")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("--ignore-certificate-errors-spki-list={pin}")),
+        "{shown}"
+    );
+    let fingerprint = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8_lossy(&fingerprint.stdout);
+    let fingerprint = fingerprint.trim().rsplit('=').next().unwrap();
+    assert!(shown.contains(fingerprint), "{shown}");
+    assert!(shown.contains("localhost"), "{shown}");
+    assert!(shown.contains("days left"), "{shown}");
+}
+
+#[test]
+fn tls_show_reads_a_certificate_openssl_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("rsa.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "10", "-subj",
+        ])
+        .arg("/CN=example.org/O=Example")
+        .args(["-addext", "subjectAltName=DNS:example.org,IP:192.0.2.1"])
+        .arg("-keyout")
+        .arg(dir.path().join("rsa.key"))
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let out = borgbox()
+        .args(["tls", "show", "--cert"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("subject:       CN=example.org, O=Example"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("names:         example.org, 192.0.2.1"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("(9 days left)") || shown.contains("(10 days left)"),
+        "{shown}"
+    );
+}

@@ -545,6 +545,11 @@ pub fn write_pair(cert: &Path, key: &Path) {
 
 impl Serve {
     pub fn start(dir: &std::path::Path) -> Serve {
+        Serve::start_with(dir, &[])
+    }
+
+    /// With more environment (`BORGBOX_TLS=on` and a pair, say).
+    pub fn start_with(dir: &std::path::Path, env: &[(&str, &Path)]) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -562,6 +567,7 @@ impl Serve {
             .env("BORGBOX_ALERTS", dir.join("alerts.json"))
             // Whatever /etc/borgbox/tls holds on this machine.
             .env("BORGBOX_TLS", "off")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
