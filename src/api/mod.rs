@@ -166,9 +166,10 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         .get::<ClientAddr>()
         .copied()
         .unwrap_or(ClientAddr(None));
-    state
-        .auth_failures
-        .failed(client, format!("{} {}", request.method(), path.get(..200).unwrap_or(path)));
+    state.auth_failures.failed(
+        client,
+        format!("{} {}", request.method(), path.get(..200).unwrap_or(path)),
+    );
     ApiError::Unauthorized.into_response()
 }
 

@@ -511,7 +511,9 @@ async fn a_recovery_marker_that_is_a_symlink_is_never_followed() {
         assert!(meta.file_type().is_symlink(), "{marker}");
     }
     assert_eq!(server.auth_keys_text().lines().count(), 2);
+}
 
+#[tokio::test]
 async fn a_silent_connection_is_closed_after_the_first_byte_timeout() {
     let server = TestServer::with(Options {
         limits: Limits {
