@@ -296,6 +296,7 @@ async fn metrics_pass_promtool_and_carry_the_tree_they_describe() {
     assert_eq!(get(r#"borgbox_repo_initialized{repo="empty"}"#), 0);
     assert_eq!(get(r#"borgbox_repo_keys{repo="laptop"}"#), 0);
     assert_eq!(get(r#"borgbox_repo_keys{repo="empty"}"#), 1);
+    assert_eq!(get(r#"borgbox_repo_unrestricted_keys{repo="empty"}"#), 0);
     assert_eq!(get(r#"borgbox_repo_sessions{repo="laptop"}"#), 0);
     let last_write = time::OffsetDateTime::parse(
         laptop["last_write"].as_str().unwrap(),
@@ -355,6 +356,7 @@ async fn metrics_pass_promtool_and_carry_the_tree_they_describe() {
         "borgbox_repo_append_only",
         "borgbox_repo_locked",
         "borgbox_repo_keys",
+        "borgbox_repo_unrestricted_keys",
         "borgbox_repo_sessions",
         "borgbox_job_last_finished_timestamp_seconds",
         "borgbox_job_last_exit_code",
