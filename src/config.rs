@@ -309,9 +309,9 @@ impl Settings {
         Ok(())
     }
 
-    /// `<repo root>/<name>`: the one path in `Repo.path`, `ssh_url` and the forced command.
-    pub fn repo_path(&self, name: &crate::model::RepoName) -> PathBuf {
-        self.repo_root.join(name.as_str())
+    /// The map of `state_dir`.
+    pub fn state(&self) -> crate::state_dir::StateDir {
+        crate::state_dir::StateDir::new(&self.state_dir)
     }
 
     pub fn ssh_url(&self, path: &Path) -> String {

@@ -20,6 +20,7 @@ pub mod model;
 pub mod repos;
 pub mod schedules;
 pub mod serve;
+pub mod state_dir;
 pub mod sysinfo;
 pub mod systemd;
 pub mod tls;

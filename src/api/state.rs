@@ -25,6 +25,8 @@ pub struct Inner {
     pub repo_list: Mutex<Option<(RepoListStamp, Bytes)>>,
     /// The certificate served, for `/info` and `/metrics`; None when TLS is off.
     pub tls: Option<Arc<crate::tls::Tls>>,
+    /// 401s, counted per client address for the log.
+    pub auth_failures: super::auth_failures::AuthFailures,
     token_digest: [u8; 32],
 }
 
@@ -57,6 +59,7 @@ impl AppState {
             activity,
             repo_list: Mutex::new(None),
             tls,
+            auth_failures: Default::default(),
             domain,
             token_digest,
         }))

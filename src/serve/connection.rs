@@ -110,6 +110,10 @@ impl tower::Service<hyper::Request<Incoming>> for ConnService {
 
     fn call(&mut self, mut request: hyper::Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(self.info);
+        // The 401 counts are kept per client address.
+        request
+            .extensions_mut()
+            .insert(crate::api::ClientAddr(self.info.peer));
         let guard = self.in_flight.as_ref().map(InFlight::start);
         let answer = self.app.clone().oneshot(request);
         Box::pin(async move {

@@ -620,6 +620,7 @@ async fn sighup_makes_a_running_serve_take_the_new_pair() {
             ("BORGBOX_TLS_CERT", &cert),
             ("BORGBOX_TLS_KEY", &key),
         ],
+        std::process::Stdio::null(),
     );
     let pinned = |pin: String| {
         let url = format!("https://127.0.0.1:{}/api/v1/health", serve.port);

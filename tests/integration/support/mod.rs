@@ -545,11 +545,20 @@ pub fn write_pair(cert: &Path, key: &Path) {
 
 impl Serve {
     pub fn start(dir: &std::path::Path) -> Serve {
-        Serve::start_with(dir, &[])
+        Serve::start_with(dir, &[], std::process::Stdio::null())
+    }
+
+    /// Like `start`, with serve's log (its stderr) going to `log`.
+    pub fn start_logging_to(dir: &std::path::Path, log: std::process::Stdio) -> Serve {
+        Serve::start_with(dir, &[], log)
     }
 
     /// With more environment (`BORGBOX_TLS=on` and a pair, say).
-    pub fn start_with(dir: &std::path::Path, env: &[(&str, &Path)]) -> Serve {
+    pub fn start_with(
+        dir: &std::path::Path,
+        env: &[(&str, &Path)],
+        log: std::process::Stdio,
+    ) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -568,7 +577,7 @@ impl Serve {
             // Whatever /etc/borgbox/tls holds on this machine.
             .env("BORGBOX_TLS", "off")
             .envs(env.iter().map(|(k, v)| (*k, *v)))
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
