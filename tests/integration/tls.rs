@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 
 use crate::support::netns::NetNs;
 use crate::support::{write_pair, Options, TestServer, TOKEN};
+use borgbox::clock::Clock;
 use borgbox::serve::Limits;
 use borgbox::tls::Plaintext;
 
@@ -803,7 +804,7 @@ async fn a_certificate_near_its_expiry_is_a_warning_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     // Made 820 days ago: 5 days left of its 825.
-    let then = time::OffsetDateTime::now_utc() - time::Duration::days(820);
+    let then = borgbox::clock::SystemClock.now() - time::Duration::days(820);
     let (cert_pem, key_pem) = borgbox::tls::make::self_signed(
         &["localhost".to_owned()],
         &["127.0.0.1".parse().unwrap()],
