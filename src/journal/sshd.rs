@@ -172,7 +172,7 @@ mod tests {
 
     fn fingerprints(text: &str) -> Vec<String> {
         text.lines()
-            .filter_map(|l| parse_sshd_entry(l))
+            .filter_map(parse_sshd_entry)
             .filter_map(|e| accepted_publickey(&e.message, "borg"))
             .map(|l| l.fingerprint)
             .collect()
