@@ -2,11 +2,13 @@
 run by cases.py with its helpers, on each release tests/system/run boots."""
 
 import json
+import os
 import subprocess
 import time
 
 import cases as c
 from cases import check, expect, note, wait_for
+from jobs_cases import initialized_repo, job_final
 
 STATE = f"{c.HOME}/.local/state/borgbox"
 
@@ -79,7 +81,67 @@ def case_key_use_ignores_forged_and_foreign_lines():
          f"foreign key {foreign_fp[:16]}… not recorded")
 
 
+def case_generated_units_verify_on_this_systemd():
+    """The timers borgbox generates (a schedule of each cadence, the alerts timer) and the
+    user units they start pass `systemd-analyze verify --user` of this release's systemd,
+    silently, as borg's user manager would load them."""
+    version, _, _ = release()
+    name, _, _ = c.make_repo()
+    made = [expect(201, "POST", f"/repos/{name}/schedules", body) for body in (
+        {"kind": "check", "cadence": "daily", "hour": 3, "minute": 7},
+        {"kind": "prune", "cadence": "weekly", "weekday": 0, "hour": 23, "minute": 59,
+         "keep_daily": 7},
+        {"kind": "compact", "cadence": "monthly", "day": 28, "hour": 0, "minute": 0})]
+    alert = expect(201, "POST", f"/repos/{name}/alerts",
+                   {"stale_after_hours": 24, "webhook_url": "http://127.0.0.1:9/hook"})
+    try:
+        uid = c.ct("id", "-u", "borg").stdout.strip()
+        units = f"{c.HOME}/.config/systemd/user"
+        timers = sorted(f for f in os.listdir(c.root_path(units)) if f.endswith(".timer"))
+        check(len(timers) >= 4 and "borgbox-alerts.timer" in timers, f"timers: {timers}")
+        files = [f"{units}/{t}" for t in timers] + [
+            f"/usr/lib/systemd/user/{u}" for u in ("borgbox-schedule@.service",
+                                                   "borgbox-alerts.service")]
+        p = c.as_borg(f"cd {units} && XDG_RUNTIME_DIR=/run/user/{uid} "
+                      f"systemd-analyze verify --user --man=no {' '.join(files)}", check_rc=False)
+        said = (p.stdout + p.stderr).strip()
+        check(p.returncode == 0 and not said, f"systemd-analyze verify --user (rc={p.returncode}):\n{said}")
+        sd = c.ct("systemctl", "--version").stdout.splitlines()[0]
+        note(f"Debian {version}, {sd}: {len(timers)} generated timers and 2 user units verify clean")
+    finally:
+        for s in made:
+            expect(204, "DELETE", f"/schedules/{s['id']}")
+        expect(204, "DELETE", f"/alerts/{alert['id']}")
+
+
+def case_borg_exit_codes_mean_the_same_on_this_borg():
+    """With this release's borg (1.2.4 or 1.4.0): a check that finds a damaged segment exits
+    1 (a warning) and the job is done with exit_code 1; a wrong passphrase exits 2 and the
+    job is an error with exit_code 2 (borg 1.4's modern codes would say 52: borgbox pins
+    BORG_EXIT_CODES=legacy, src/borg/mod.rs)."""
+    _, borg, _ = release()
+    name = initialized_repo(c.PASSPHRASE)
+    job = expect(202, "POST", f"/repos/{name}/check", {"passphrase": "not-the-passphrase"})
+    j = job_final(job["job_id"])
+    check(j["status"] == "error" and j["exit_code"] == 2, f"wrong passphrase: {j}")
+    data = c.root_path(f"{c.HOME}/repos/{name}/data")
+    segments = [os.path.join(d, f) for d, _, fs in os.walk(data) for f in fs]
+    biggest = max(segments, key=os.path.getsize)
+    with open(biggest, "r+b") as f:
+        f.seek(100)
+        f.write(b"X" * 16)
+    job = expect(202, "POST", f"/repos/{name}/check", {"passphrase": c.PASSPHRASE})
+    j = job_final(job["job_id"])
+    check(j["status"] == "done" and j["exit_code"] == 1,
+          f"check of a damaged segment: {j} {j.get('log_tail', [])[-5:]}")
+    note(f"{borg}: damaged segment -> done/1, wrong passphrase -> error/2")
+
+
 DEBIAN_CASES = [
     ("debian: key use ignores forged sshd lines and keys borgbox does not manage",
      case_key_use_ignores_forged_and_foreign_lines),
+    ("debian: generated timers and user units pass this systemd's verify",
+     case_generated_units_verify_on_this_systemd),
+    ("debian: borg's exit codes mean the same on this release's borg",
+     case_borg_exit_codes_mean_the_same_on_this_borg),
 ]

@@ -43,7 +43,7 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
     let disk = sysinfo::disk_usage(&domain.settings.repo_root);
     let borg_version = domain
         .borg
-        .version_cached(&domain.settings.state_dir.join("borg-version.json"))
+        .version_cached(&domain.settings.state_dir.join(crate::borg::VERSION_CACHE))
         .await;
     Json(Info {
         version: VERSION,
