@@ -16,9 +16,6 @@ use tokio::io::AsyncReadExt;
 
 use crate::config::Secret;
 
-/// `borg --version`'s cache in the state dir (`Borg::version_cached`).
-pub const VERSION_CACHE: &str = "borg-version.json";
-
 /// The borg major version borgbox drives: 1.2 (Debian 12) to 1.4 (Debian 13).
 pub const SUPPORTED_MAJOR: u32 = 1;
 
@@ -26,6 +23,7 @@ pub const SUPPORTED_MAJOR: u32 = 1;
 pub const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(120);
 pub const BREAK_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+pub const CONFIG_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long borg gets between SIGINT and SIGKILL after a timeout.
 const KILL_GRACE: Duration = Duration::from_secs(10);
 /// Passphrases go into a pipe before borg starts, so they must fit its buffer.
@@ -51,6 +49,8 @@ pub enum BorgError {
 pub struct Borg {
     pub binary: PathBuf,
     pub base_dir: PathBuf,
+    /// Where `version` keeps `borg --version` between runs.
+    version_cache: PathBuf,
 }
 
 /// One borg command line, built by the pure functions below.
@@ -71,6 +71,17 @@ pub fn list_archives(repo: &Path) -> Invocation {
         ],
         env: vec![("TZ".into(), "UTC".into())],
     }
+}
+
+/// `borg config <repo> storage_quota <bytes>`, or with 0 `borg config -d <repo>
+/// storage_quota`: the repository's own quota (its section needs no key or passphrase).
+pub fn set_storage_quota(repo: &Path, bytes: u64) -> Invocation {
+    let repo = repo.display().to_string();
+    let args = match bytes {
+        0 => vec!["config".into(), "-d".into(), repo, "storage_quota".into()],
+        n => vec!["config".into(), repo, "storage_quota".into(), n.to_string()],
+    };
+    Invocation { args, env: vec![] }
 }
 
 pub fn break_lock(repo: &Path) -> Invocation {
@@ -273,6 +284,15 @@ struct CachedVersion {
 }
 
 impl Borg {
+    /// The borg at `binary`, with its base directory and version cache in `state`.
+    pub fn new(binary: PathBuf, state: &crate::state_dir::StateDir) -> Borg {
+        Borg {
+            binary,
+            base_dir: state.borg_base(),
+            version_cache: state.borg_version_cache(),
+        }
+    }
+
     fn version_key(&self) -> Option<VersionKey> {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(&self.binary).ok()?;
@@ -283,10 +303,11 @@ impl Borg {
         })
     }
 
-    /// The cached version of this very binary, never running borg (for metrics).
-    pub fn cached_version(&self, cache: &Path) -> Option<String> {
+    /// The version `version` last cached for this very binary; never runs borg (for
+    /// metrics).
+    pub fn version_if_cached(&self) -> Option<String> {
         let key = self.version_key()?;
-        std::fs::read(cache)
+        std::fs::read(&self.version_cache)
             .ok()
             .and_then(|b| serde_json::from_slice::<CachedVersion>(&b).ok())
             .filter(|c| c.key == key)
@@ -295,17 +316,17 @@ impl Borg {
 
     /// borg's `--version` line when it is a major version borgbox does not support (borg 2
     /// changed the repository format and the command line); None when supported or unknown.
-    pub async fn unsupported_version(&self, cache: &Path) -> Option<String> {
-        let version = self.version_cached(cache).await;
+    pub async fn unsupported_version(&self) -> Option<String> {
+        let version = self.version().await;
         output::major_version(&version)
             .is_some_and(|major| major != SUPPORTED_MAJOR)
             .then_some(version)
     }
 
-    /// `borg --version`, cached in `cache` keyed by the binary's path, size and mtime, so
-    /// borg runs only when the binary changes. `""` when borg cannot be run.
-    pub async fn version_cached(&self, cache: &Path) -> String {
-        if let Some(version) = self.cached_version(cache) {
+    /// `borg --version`, cached keyed by the binary's path, size and mtime, so borg runs
+    /// only when the binary changes. `""` when borg cannot be run.
+    pub async fn version(&self) -> String {
+        if let Some(version) = self.version_if_cached() {
             return version;
         }
         let Some(key) = self.version_key() else {
@@ -323,7 +344,7 @@ impl Borg {
             key,
             version: version.clone(),
         }) {
-            let cache = cache.to_owned();
+            let cache = self.version_cache.clone();
             let written =
                 tokio::task::spawn_blocking(move || crate::files::replace(&cache, &bytes, 0o600))
                     .await;
@@ -354,10 +375,7 @@ mod tests {
     /// API.md 9.2's meaning of an exit code holds for borg 1.4 only with its legacy codes.
     #[test]
     fn borg_runs_with_the_legacy_exit_codes() {
-        let borg = Borg {
-            binary: "borg".into(),
-            base_dir: "/b".into(),
-        };
+        let borg = Borg::new("borg".into(), &crate::state_dir::StateDir::new("/s"));
         let command = borg.command(&break_lock(Path::new("/r/mac")));
         let env: Vec<_> = command.as_std().get_envs().collect();
         assert!(

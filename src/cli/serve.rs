@@ -77,12 +77,8 @@ impl ServeCmd {
 /// start with one line rather than misbehave on every request. Before taking the socket,
 /// like every other setting refused. borg runs only when its binary changed (cached).
 async fn refuse_unsupported_borg(settings: &Settings) -> anyhow::Result<()> {
-    let borg = crate::borg::Borg {
-        binary: settings.borg.clone(),
-        base_dir: settings.state_dir.join("borg"),
-    };
-    let cache = settings.state_dir.join(crate::borg::VERSION_CACHE);
-    match borg.unsupported_version(&cache).await {
+    let borg = crate::borg::Borg::new(settings.borg.clone(), &settings.state());
+    match borg.unsupported_version().await {
         None => Ok(()),
         Some(version) => Err(ConfigError::new(
             "BORGBOX_BORG (--borg)",

@@ -23,7 +23,7 @@ type RepoGauge = (
     fn(&RepoView, i64) -> Option<i64>,
 );
 
-const REPO_GAUGES: [RepoGauge; 10] = [
+const REPO_GAUGES: [RepoGauge; 11] = [
     (
         "borgbox_repo_size_bytes",
         "Bytes of the repo's files.",
@@ -74,6 +74,11 @@ const REPO_GAUGES: [RepoGauge; 10] = [
         |r, _| Some(r.registration.keys as i64),
     ),
     (
+        "borgbox_repo_unrestricted_keys",
+        "Managed lines of the repo without restrict (they may forward ports); the next edit of the repo repairs them.",
+        |r, _| Some(r.registration.unrestricted as i64),
+    ),
+    (
         "borgbox_repo_sessions",
         "Live borg serve processes on the repo.",
         |_, sessions| Some(sessions),
@@ -93,10 +98,7 @@ impl Domain {
         let repos = self.repo_views(listing)?;
         let mut text = Exposition::with_capacity(1024 + repos.len() * 800);
 
-        let borg_version = self
-            .borg
-            .cached_version(&settings.state_dir.join("borg-version.json"))
-            .unwrap_or_default();
+        let borg_version = self.borg.version_if_cached().unwrap_or_default();
         text.family(
             "borgbox_info",
             "borgbox's version, backend and borg's version.",
