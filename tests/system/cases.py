@@ -753,6 +753,7 @@ sys.modules.setdefault("cases", sys.modules[__name__])
 from jobs_cases import JOB_CASES, initialized_repo  # noqa: E402
 from schedules_cases import SCHEDULE_CASES  # noqa: E402
 from capacity_cases import CAPACITY_CASES  # noqa: E402
+from sandbox_cases import SANDBOX_CASES  # noqa: E402
 
 
 class SystemdTarget:
@@ -809,6 +810,7 @@ CASES = [
     *JOB_CASES,
     *SCHEDULE_CASES,
     *CAPACITY_CASES,
+    *SANDBOX_CASES,
     ("start failure: trigger limit, no busy loop", case_start_failure_trips_trigger_limit),
     ("package: reinstall, remove, purge, install again", case_package_lifecycle),
 ]
