@@ -309,9 +309,9 @@ impl Settings {
         Ok(())
     }
 
-    /// `<repo root>/<name>`: the one path in `Repo.path`, `ssh_url` and the forced command.
-    pub fn repo_path(&self, name: &crate::model::RepoName) -> PathBuf {
-        self.repo_root.join(name.as_str())
+    /// The map of `state_dir`.
+    pub fn state(&self) -> crate::state_dir::StateDir {
+        crate::state_dir::StateDir::new(&self.state_dir)
     }
 
     pub fn ssh_url(&self, path: &Path) -> String {
@@ -350,19 +350,60 @@ fn resolve_token(value: Option<&str>) -> Result<Secret, ConfigError> {
             ))
         }
         Some(value) => match value.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| {
-                    ConfigError::new(SETTING, format!("cannot read token file {path}: {e}"))
-                })?
-                .trim_end_matches(['\r', '\n'])
-                .to_owned(),
+            Some(path) => read_token_file(Path::new(path))?,
             None => value.to_owned(),
         },
     };
     if token.is_empty() {
         return Err(ConfigError::new(SETTING, "the token is empty"));
     }
+    let length = token.chars().count();
+    if length < MIN_TOKEN_CHARS {
+        return Err(ConfigError::new(
+            SETTING,
+            format!(
+                "the token has {length} characters; use at least {MIN_TOKEN_CHARS} random ones \
+                 (e.g. the output of: openssl rand -hex 20)"
+            ),
+        ));
+    }
     Ok(Secret::new(token))
+}
+
+/// A guessable token is as good as none; the packaged one has 40 characters.
+const MIN_TOKEN_CHARS: usize = 32;
+
+/// Reads a token file, refusing one that others may read or anyone but its owner may
+/// change: `other` must have no read or write bit and `group` no write bit. Group read is
+/// fine (the packaged file is 0640 root:borg, read by the service's own group).
+fn read_token_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    const SETTING: &str = "BORGBOX_TOKEN (--token)";
+    let cannot = |e: std::io::Error| {
+        ConfigError::new(
+            SETTING,
+            format!("cannot read token file {}: {e}", path.display()),
+        )
+    };
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    // The mode of the file actually read, not of whatever the path names a moment later.
+    let mode = file.metadata().map_err(cannot)?.permissions().mode();
+    if mode & 0o026 != 0 {
+        return Err(ConfigError::new(
+            SETTING,
+            format!(
+                "token file {} has mode {:04o}: other users can read or change it; \
+                 run: chmod 0600 (or 0640 for the service's group) {}",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            ),
+        ));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(cannot)?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn absolute(setting: &'static str, path: PathBuf) -> Result<PathBuf, ConfigError> {
@@ -393,12 +434,9 @@ fn resolve_repo_root(path: PathBuf) -> Result<PathBuf, ConfigError> {
             format!("{} is not a directory", path.display()),
         ));
     }
-    // The path goes inside a quoted forced command and into borg's argv.
+    // The path goes inside the forced command, which sshd runs through `/bin/sh -c`.
     if !safe_in_forced_command(&canonical) {
-        return Err(ConfigError::new(
-            SETTING,
-            "must not contain spaces, quotes, backslashes or control characters",
-        ));
+        return Err(ConfigError::new(SETTING, UNSAFE_PATH));
     }
     Ok(canonical)
 }
@@ -430,10 +468,7 @@ fn resolve_borg(value: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
         ));
     }
     if !safe_in_forced_command(&path) {
-        return Err(ConfigError::new(
-            SETTING,
-            "must not contain spaces, quotes, backslashes or control characters",
-        ));
+        return Err(ConfigError::new(SETTING, UNSAFE_PATH));
     }
     Ok(path)
 }
@@ -445,11 +480,21 @@ fn find_on_path(name: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// A path that can sit unquoted in argv and inside `command="…"` of authorized_keys.
+const UNSAFE_PATH: &str = "may contain only letters, digits and / . _ - + , : @ = \
+     (it goes into the forced command, which sshd runs through /bin/sh)";
+
+/// A path that can sit inside `command="…"` of authorized_keys, which sshd runs through
+/// `/bin/sh -c`: an allow-list, so no quoting, expansion, globbing or word splitting.
 pub fn safe_in_forced_command(path: &Path) -> bool {
     path.to_str().is_some_and(|s| {
-        s.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        !s.is_empty()
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'/' | b'.' | b'_' | b'-' | b'+' | b',' | b':' | b'@' | b'='
+                    )
+            })
     })
 }
 
@@ -472,7 +517,7 @@ mod tests {
 
     fn base(dir: &Path) -> ConfigArgs {
         ConfigArgs {
-            token: Some("t".into()),
+            token: Some("0123456789abcdef0123456789abcdef".into()),
             borg: Some("/bin/sh".into()),
             ..Default::default()
         }
@@ -483,12 +528,15 @@ mod tests {
     fn token_from_file_strips_trailing_newlines() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
-        std::fs::write(&file, "abc\r\n\n").unwrap();
+        let token = "abc".repeat(11);
+        std::fs::write(&file, format!("{token}\r\n\n")).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let args = ConfigArgs {
             token: Some(format!("@{}", file.display())),
             ..base(dir.path())
         };
-        assert_eq!(Settings::resolve(args).unwrap().token.expose(), "abc");
+        assert_eq!(Settings::resolve(args).unwrap().token.expose(), token);
     }
 
     #[test]

@@ -20,5 +20,6 @@ pub mod model;
 pub mod repos;
 pub mod schedules;
 pub mod serve;
+pub mod state_dir;
 pub mod sysinfo;
 pub mod systemd;

@@ -2,11 +2,11 @@
 //! layers that give every error our JSON shape and log each 5xx once. Paths outside
 //! `/api/` belong to the web console (crate::console), which needs no token.
 //!
-//! The OpenAPI document (API.md 16.5, `openapi`) is made from each handler's
-//! `#[utoipa::path]` (`api_routes`), built only when it is asked for; the router that
-//! serves (`api_router`) is plain axum, so a start of `serve` does not pay for building
-//! the document. Tests hold the two to each other both ways: `openapi`'s unit test reads
-//! the serving router's routes, and tests/integration/openapi.rs probes the running server.
+//! One route list (`route_list!`) makes both the router that serves (`api_router`, plain
+//! axum, cheap to build) and the OpenAPI document (API.md 16.5, `openapi`, from each
+//! handler's `#[utoipa::path]`, built only when it is asked for). `openapi`'s unit test
+//! reads the serving router's routes, and tests/integration/openapi.rs probes the running
+//! server.
 
 pub mod error;
 pub mod extract;
@@ -38,93 +38,70 @@ pub const BASE: &str = "/api/v1";
 /// The paths under `BASE` that need no token (API.md 2.2, 16.5); the document says so too.
 pub const PUBLIC: [&str; 2] = ["/health", "/openapi.json"];
 
-/// Every route under `BASE` as served.
-fn api_router() -> Router<AppState> {
-    use axum::routing::{delete, get, post};
-    use handlers::{alerts, jobs, keys, repos, schedules, server};
-    Router::new()
-        .route("/health", get(server::health))
-        .route("/openapi.json", get(server::openapi))
-        .route("/info", get(server::info))
-        .route("/system/stats", get(server::system_stats))
-        .route("/sessions", get(server::sessions))
-        .route("/metrics", get(server::metrics))
-        .route("/repos", get(repos::list).post(repos::create))
-        .route("/repos/import", post(repos::import))
-        .route(
-            "/repos/{name}",
-            get(repos::show).patch(repos::update).delete(repos::remove),
-        )
-        .route("/repos/{name}/archives", get(repos::archives))
-        .route("/repos/{name}/break-lock", post(repos::break_lock))
-        .route("/repos/{name}/keys", get(keys::list).post(keys::add))
-        .route("/repos/{name}/keys/{*fingerprint}", delete(keys::remove))
-        .route("/repos/{name}/check", post(jobs::check))
-        .route("/repos/{name}/prune", post(jobs::prune))
-        .route("/repos/{name}/compact", post(jobs::compact))
-        .route("/jobs", get(jobs::list))
-        .route("/jobs/{id}", get(jobs::show).delete(jobs::cancel))
-        .route("/jobs/{id}/stream", get(jobs::stream))
-        .route(
-            "/repos/{name}/schedules",
-            get(schedules::list_for_repo).post(schedules::create),
-        )
-        .route("/schedules", get(schedules::list))
-        .route(
-            "/schedules/{id}",
-            get(schedules::show)
-                .patch(schedules::update)
-                .delete(schedules::remove),
-        )
-        .route(
-            "/repos/{name}/alerts",
-            get(alerts::list_for_repo).post(alerts::create),
-        )
-        .route("/alerts", get(alerts::list))
-        .route(
-            "/alerts/{id}",
-            get(alerts::show)
-                .patch(alerts::update)
-                .delete(alerts::remove),
-        )
-        .route("/alerts/{id}/test", post(alerts::test))
+/// Every route under `BASE`, listed once: handlers that share a path on one line. Each
+/// handler's `#[utoipa::path]` says its path and methods; the list expands to the serving
+/// router (`api_router`, which reads only those two, so a start of `serve` does not build
+/// the document) and to the document's routes (`api_routes`).
+macro_rules! route_list {
+    ($( $m0:ident :: $h0:ident $(, $module:ident :: $handler:ident)* ; )+) => {
+        fn api_router() -> Router<AppState> {
+            use utoipa::Path as _;
+            use utoipa_axum::PathItemExt as _;
+            let mut router = Router::new();
+            $(
+                let mut methods = axum::routing::MethodRouter::new();
+                utoipa_axum::paste! {
+                    let path = handlers::$m0::[<__path_ $h0>]::path();
+                    for method in handlers::$m0::[<__path_ $h0>]::methods() {
+                        methods = methods.on(method.to_method_filter(), handlers::$m0::$h0);
+                    }
+                }
+                $(
+                    utoipa_axum::paste! {
+                        for method in handlers::$module::[<__path_ $handler>]::methods() {
+                            methods = methods.on(method.to_method_filter(), handlers::$module::$handler);
+                        }
+                    }
+                )*
+                router = router.route(&path, methods);
+            )+
+            router
+        }
+
+        fn api_routes() -> OpenApiRouter<AppState> {
+            OpenApiRouter::with_openapi(openapi::base())
+                $( .routes(routes!(handlers::$m0::$h0 $(, handlers::$module::$handler)*)) )+
+        }
+    };
 }
 
-/// Every route under `BASE` as the document describes it, each from its handler's
-/// `#[utoipa::path]`. Handlers that share a path go in one `routes!`.
-fn api_routes() -> OpenApiRouter<AppState> {
-    use handlers::{alerts, jobs, keys, repos, schedules, server};
-    OpenApiRouter::with_openapi(openapi::base())
-        .routes(routes!(server::health))
-        .routes(routes!(server::openapi))
-        .routes(routes!(server::info))
-        .routes(routes!(server::system_stats))
-        .routes(routes!(server::sessions))
-        .routes(routes!(server::metrics))
-        .routes(routes!(repos::list, repos::create))
-        .routes(routes!(repos::import))
-        .routes(routes!(repos::show, repos::update, repos::remove))
-        .routes(routes!(repos::archives))
-        .routes(routes!(repos::break_lock))
-        .routes(routes!(keys::list, keys::add))
-        .routes(routes!(keys::remove))
-        .routes(routes!(jobs::check))
-        .routes(routes!(jobs::prune))
-        .routes(routes!(jobs::compact))
-        .routes(routes!(jobs::list))
-        .routes(routes!(jobs::show, jobs::cancel))
-        .routes(routes!(jobs::stream))
-        .routes(routes!(schedules::list_for_repo, schedules::create))
-        .routes(routes!(schedules::list))
-        .routes(routes!(
-            schedules::show,
-            schedules::update,
-            schedules::remove
-        ))
-        .routes(routes!(alerts::list_for_repo, alerts::create))
-        .routes(routes!(alerts::list))
-        .routes(routes!(alerts::show, alerts::update, alerts::remove))
-        .routes(routes!(alerts::test))
+route_list! {
+    server::health;
+    server::openapi;
+    server::info;
+    server::system_stats;
+    server::sessions;
+    server::metrics;
+    repos::list, repos::create;
+    repos::import;
+    repos::show, repos::update, repos::remove;
+    repos::archives;
+    repos::break_lock;
+    keys::list, keys::add;
+    keys::remove;
+    jobs::check;
+    jobs::prune;
+    jobs::compact;
+    jobs::list;
+    jobs::show, jobs::cancel;
+    jobs::stream;
+    schedules::list_for_repo, schedules::create;
+    schedules::list;
+    schedules::show, schedules::update, schedules::remove;
+    alerts::list_for_repo, alerts::create;
+    alerts::list;
+    alerts::show, alerts::update, alerts::remove;
+    alerts::test;
 }
 
 pub fn router(state: AppState) -> Router {

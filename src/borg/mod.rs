@@ -45,6 +45,8 @@ pub enum BorgError {
 pub struct Borg {
     pub binary: PathBuf,
     pub base_dir: PathBuf,
+    /// Where `version` keeps `borg --version` between runs.
+    version_cache: PathBuf,
 }
 
 /// One borg command line, built by the pure functions below.
@@ -262,6 +264,15 @@ struct CachedVersion {
 }
 
 impl Borg {
+    /// The borg at `binary`, with its base directory and version cache in `state`.
+    pub fn new(binary: PathBuf, state: &crate::state_dir::StateDir) -> Borg {
+        Borg {
+            binary,
+            base_dir: state.borg_base(),
+            version_cache: state.borg_version_cache(),
+        }
+    }
+
     fn version_key(&self) -> Option<VersionKey> {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(&self.binary).ok()?;
@@ -272,20 +283,21 @@ impl Borg {
         })
     }
 
-    /// The cached version of this very binary, never running borg (for metrics).
-    pub fn cached_version(&self, cache: &Path) -> Option<String> {
+    /// The version `version` last cached for this very binary; never runs borg (for
+    /// metrics).
+    pub fn version_if_cached(&self) -> Option<String> {
         let key = self.version_key()?;
-        std::fs::read(cache)
+        std::fs::read(&self.version_cache)
             .ok()
             .and_then(|b| serde_json::from_slice::<CachedVersion>(&b).ok())
             .filter(|c| c.key == key)
             .map(|c| c.version)
     }
 
-    /// `borg --version`, cached in `cache` keyed by the binary's path, size and mtime, so
-    /// borg runs only when the binary changes. `""` when borg cannot be run.
-    pub async fn version_cached(&self, cache: &Path) -> String {
-        if let Some(version) = self.cached_version(cache) {
+    /// `borg --version`, cached keyed by the binary's path, size and mtime, so borg runs
+    /// only when the binary changes. `""` when borg cannot be run.
+    pub async fn version(&self) -> String {
+        if let Some(version) = self.version_if_cached() {
             return version;
         }
         let Some(key) = self.version_key() else {
@@ -303,7 +315,7 @@ impl Borg {
             key,
             version: version.clone(),
         }) {
-            let cache = cache.to_owned();
+            let cache = self.version_cache.clone();
             let written =
                 tokio::task::spawn_blocking(move || crate::files::replace(&cache, &bytes, 0o600))
                     .await;

@@ -105,7 +105,12 @@ pub fn parse_repo_config(text: &str) -> RepoConfig {
     let mut config = RepoConfig::default();
     let mut in_repository = false;
     for line in text.lines() {
-        let line = line.trim();
+        // An indented line continues the previous value (configparser), e.g. of the `key`
+        // a backup client writes: never a setting or a section of its own.
+        if line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let line = line.trim_end();
         if line.starts_with('[') {
             in_repository = line == "[repository]";
             config.is_repository |= in_repository;
@@ -189,5 +194,20 @@ mod tests {
             0
         );
         assert_eq!(parse_version(b"borg 1.2.4\n"), "borg 1.2.4");
+    }
+
+    #[test]
+    fn continuation_lines_are_values_not_settings() {
+        // `key` is a multi-line value a backup client writes (borg's repokey storage);
+        // configparser reads indented lines as its continuation, so must we.
+        for indent in ["\t", " ", "  \t"] {
+            let text = format!(
+                "[repository]\nversion = 1\nstorage_quota = 0\nkey = aGVsbG8=\n\
+                 {indent}storage_quota = 20000000\n{indent}[repository]\n"
+            );
+            assert_eq!(parse_repo_config(&text).storage_quota, 0, "{indent:?}");
+        }
+        let text = "[other]\nx = 1\n\t[repository]\n\tstorage_quota = 20000000\n";
+        assert_eq!(parse_repo_config(text), RepoConfig::default());
     }
 }

@@ -12,7 +12,6 @@ use tokio::io::AsyncReadExt;
 use crate::borg::Borg;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigArgs, Settings};
-use crate::domain::repo_lock_path;
 use crate::files;
 use crate::jobs::live;
 use crate::jobs::output::LineSplitter;
@@ -72,10 +71,11 @@ async fn run(
         .with_context(|| format!("failed to read job {id}"))?
         .with_context(|| format!("job {id} does not exist"))?
         .repo;
-    let repos = Repos::new(settings.repo_root.clone(), &settings.state_dir);
+    let state = settings.state();
+    let repos = Repos::new(settings.repo_root.clone(), &state);
     // Under the repo's lock, like every operation on it: whoever started this job (the API,
     // a schedule) has finished its part before borg starts.
-    let repo_lock = files::lock(&repo_lock_path(&settings.state_dir, &repo))?;
+    let repo_lock = files::lock(&state.repo_lock(&repo))?;
     // queued → running, unless it was cancelled while queued.
     let record = store
         .update(id, |r| {
@@ -106,15 +106,10 @@ async fn run(
         }
     }
     // The last write as it was just before the job (API.md 12.2).
-    let before = repos
-        .last_write(&record.repo, &settings.state_dir)
-        .flatten();
+    let before = repos.last_write(&record.repo).flatten();
     drop(repo_lock);
     let emit = Emitter::new(journal, &record, &store);
-    let borg = Borg {
-        binary: settings.borg.clone(),
-        base_dir: settings.state_dir.join("borg"),
-    };
+    let borg = Borg::new(settings.borg.clone(), &state);
     let path = repos.path(&record.repo);
     let invocation = spec::invocation(record.kind, &record.options, &path.display().to_string());
     let (code, interrupted) = match borg.spawn_merged(&invocation, record.has_passphrase) {
@@ -129,16 +124,10 @@ async fn run(
         // What the job committed is borgbox's, not a client's backup (API.md 12.2). Recorded
         // before the job is final, so whoever sees it final sees this too; a failure here
         // must not keep the job from ending.
-        let recorded =
-            files::lock(&repo_lock_path(&settings.state_dir, &record.repo)).and_then(|_lock| {
-                let after = repos.details(&record.repo);
-                crate::repos::record_own_write(
-                    &settings.state_dir,
-                    &record.repo,
-                    after.transaction_id,
-                    last_write,
-                )
-            });
+        let recorded = files::lock(&state.repo_lock(&record.repo)).and_then(|_lock| {
+            let after = repos.details(&record.repo);
+            repos.record_own_write(&record.repo, after.transaction_id, last_write)
+        });
         if let Err(e) = recorded {
             log::warn!(borgbox_repo = record.repo.as_str(); "failed to record job {id}'s transaction: {e}");
         }

@@ -153,7 +153,7 @@ impl Domain {
 
     /// What the monitor sees of `repo` now.
     fn seen(&self, repo: &RepoName) -> Seen {
-        match self.repos.last_write(repo, &self.settings.state_dir) {
+        match self.repos.last_write(repo) {
             None => Seen::Missing,
             Some(t) => Seen::LastWrite(t.map(|t| t.unix_timestamp())),
         }

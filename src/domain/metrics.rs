@@ -93,10 +93,7 @@ impl Domain {
         let repos = self.repo_views(listing)?;
         let mut text = Exposition::with_capacity(1024 + repos.len() * 800);
 
-        let borg_version = self
-            .borg
-            .cached_version(&settings.state_dir.join("borg-version.json"))
-            .unwrap_or_default();
+        let borg_version = self.borg.version_if_cached().unwrap_or_default();
         text.family(
             "borgbox_info",
             "borgbox's version, backend and borg's version.",

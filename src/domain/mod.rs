@@ -158,11 +158,6 @@ pub struct Domain {
     pub changed: tokio::sync::Notify,
 }
 
-/// What `<state dir>/locks/repo-<name>.lock` guards: every operation on the repo.
-pub fn repo_lock_path(state_dir: &std::path::Path, name: &RepoName) -> PathBuf {
-    state_dir.join("locks").join(format!("repo-{name}"))
-}
-
 /// The repo lock, held for the length of one operation.
 pub struct RepoLock {
     _lock: FileLock,
@@ -180,16 +175,14 @@ impl Domain {
         backend: Arc<dyn Backend>,
         notifier: Notifier,
     ) -> Domain {
+        let state = settings.state();
         Domain {
-            repos: Repos::new(settings.repo_root.clone(), &settings.state_dir),
+            repos: Repos::new(settings.repo_root.clone(), &state),
             keys: KeyStore::new(settings.auth_keys.clone()),
-            added_at: AddedAt::new(settings.state_dir.join("keys-added.json")),
-            key_use: KeyUse::new(settings.state_dir.join("keys-used.json")),
+            added_at: AddedAt::new(state.keys_added()),
+            key_use: KeyUse::new(state.keys_used()),
             key_use_read: std::sync::Mutex::new(None),
-            borg: Borg {
-                binary: settings.borg.clone(),
-                base_dir: settings.state_dir.join("borg"),
-            },
+            borg: Borg::new(settings.borg.clone(), &state),
             jobs: Jobs::new(
                 JobStore::new(&settings.state_dir),
                 backend.clone(),
@@ -220,7 +213,7 @@ impl Domain {
     }
 
     fn lock_path(&self, name: &RepoName) -> PathBuf {
-        repo_lock_path(&self.settings.state_dir, name)
+        self.settings.state().repo_lock(name)
     }
 
     /// Takes `name`'s lock (waiting for whoever holds it), then finishes or undoes what a

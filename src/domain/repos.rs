@@ -488,7 +488,7 @@ impl Domain {
             all.retain(|a| a.repo != *name);
             Ok::<_, Error>(all.len() != before)
         })?;
-        self.repos.forget(name, &self.settings.state_dir)?;
+        self.repos.forget(name)?;
         fs::remove_dir(&marker)?;
         Ok((removed, schedules || alerts))
     }

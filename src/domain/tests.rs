@@ -30,7 +30,7 @@ struct World {
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let args = ConfigArgs {
-        token: Some("t".into()),
+        token: Some("0123456789abcdef0123456789abcdef".into()),
         borg: Some("/bin/sh".into()),
         ..Default::default()
     }

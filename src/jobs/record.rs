@@ -161,9 +161,10 @@ pub struct JobStore {
 }
 
 impl JobStore {
+    /// The records under `state_dir` (`StateDir::jobs`).
     pub fn new(state_dir: &Path) -> JobStore {
         JobStore {
-            dir: state_dir.join("jobs"),
+            dir: crate::state_dir::StateDir::new(state_dir).jobs(),
             parsed: Arc::default(),
         }
     }

@@ -69,7 +69,7 @@ impl SystemdBackend {
             auth_keys: settings.auth_keys.clone(),
             user_unit_dir: settings.user_unit_dir.clone(),
             timer_stamp_dir: settings.timer_stamp_dir.clone(),
-            timers_lock: settings.state_dir.join("locks").join("timers"),
+            timers_lock: settings.state().timers_lock(),
             store,
             hub: Arc::new(Hub::default()),
             clock,

@@ -208,14 +208,17 @@ impl<'a> Reader<'a> {
         Some(value)
     }
 
-    /// A non-negative mpint's magnitude without leading zero bytes.
+    /// A non-negative mpint's magnitude, only in its one canonical form (RFC 4251: no
+    /// leading zero byte except before a byte with the top bit set), so that one key has
+    /// one blob and one fingerprint.
     fn mpint(&mut self) -> Option<&'a [u8]> {
         let raw = self.string()?;
-        if raw.first().is_some_and(|b| b & 0x80 != 0) {
-            return None;
+        match raw {
+            [first, ..] if first & 0x80 != 0 => None,
+            [0, next, ..] if next & 0x80 != 0 => Some(&raw[1..]),
+            [0, ..] => None,
+            _ => Some(raw),
         }
-        let zeros = raw.iter().take_while(|b| **b == 0).count();
-        raw.get(zeros..)
     }
 }
 
@@ -321,12 +324,12 @@ pub(crate) mod tests {
             parse_public_key(&rsa_line(&modulus(16385))),
             Err(InvalidKey::RsaTooLarge)
         );
-        // 2040 bits padded to 257 bytes: leading zero bytes do not count.
+        // 2040 bits padded to 257 bytes: not a minimal mpint, so not a key at all.
         let mut padded = vec![0, 0];
         padded.extend(modulus(2040));
         assert_eq!(
             parse_public_key(&rsa_line(&padded)),
-            Err(InvalidKey::RsaTooSmall)
+            Err(InvalidKey::Malformed)
         );
         // The top bit set without a leading zero makes the mpint negative.
         assert_eq!(
@@ -335,6 +338,45 @@ pub(crate) mod tests {
         );
         let zero_e = format!("ssh-rsa {}", blob(&[b"ssh-rsa", &[], &modulus(2048)]));
         assert_eq!(parse_public_key(&zero_e), Err(InvalidKey::Malformed));
+    }
+
+    #[test]
+    fn one_key_has_one_encoding() {
+        // Re-encoding a real key with non-minimal mpints (e = 00 01 00 01, n with an extra
+        // leading zero) would give another blob and fingerprint for the same key.
+        let dir = tempfile::tempdir().unwrap();
+        let (line, _) = keygen(dir.path(), "rsa", &["-t", "rsa", "-b", "2048"]);
+        let raw = STANDARD.decode(line.split(' ').nth(1).unwrap()).unwrap();
+        let mut r = Reader(&raw);
+        r.string().unwrap();
+        let e = r.string().unwrap().to_vec();
+        let n = r.string().unwrap().to_vec();
+        assert_eq!(e, [1, 0, 1]);
+        let with_zero = |v: &[u8]| [&[0u8][..], v].concat();
+        for (e, n) in [
+            (with_zero(&e), n.clone()),
+            (e.clone(), with_zero(&n)),
+            (with_zero(&with_zero(&e)), n.clone()),
+        ] {
+            let line = format!("ssh-rsa {}", blob(&[b"ssh-rsa", &e, &n]));
+            assert_eq!(parse_public_key(&line), Err(InvalidKey::Malformed));
+        }
+        assert!(parse_public_key(&format!("ssh-rsa {}", blob(&[b"ssh-rsa", &e, &n]))).is_ok());
+        // A leading zero is right (and needed) only before a byte with the top bit set.
+        assert_eq!(n[0], 0);
+        assert!(n[1] & 0x80 != 0);
+        // ECDSA and security keys: nothing after the last field.
+        let ecdsa = ecdsa_line("ecdsa-sha2-nistp256", "nistp256", 65);
+        let mut raw = STANDARD.decode(ecdsa.split(' ').nth(1).unwrap()).unwrap();
+        raw.push(0);
+        let line = format!("ecdsa-sha2-nistp256 {}", STANDARD.encode(&raw));
+        assert_eq!(parse_public_key(&line), Err(InvalidKey::Malformed));
+        let algo = "sk-ssh-ed25519@openssh.com";
+        let sk = blob(&[algo.as_bytes(), &[1; 32], b"ssh:", b""]);
+        assert_eq!(
+            parse_public_key(&format!("{algo} {sk}")),
+            Err(InvalidKey::Malformed)
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::sizes::{SizeCache, SizeKey};
 use crate::borg::output::{parse_repo_config, quota_use_from_hints};
 use crate::files::FileStamp;
 use crate::model::RepoName;
+use crate::state_dir::StateDir;
 
 /// The fields every listed repo carries, all cheap to keep per directory version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +97,7 @@ pub(super) fn compute(
     dir_meta: &fs::Metadata,
     name: &str,
     sizes: &SizeCache,
-    state_dir: &Path,
+    state: &StateDir,
 ) -> Facts {
     let scan = scan(path);
     let txn_meta = scan.txn.and_then(|n| txn_meta(path, n));
@@ -112,7 +113,7 @@ pub(super) fn compute(
         modified_at: to_time(current),
         quota_used_bytes: quota_used(path, scan.txn),
         config_quota_bytes: config.storage_quota,
-        last_write: last_write(path, scan.txn, own_write(state_dir, name)),
+        last_write: last_write(path, scan.txn, own_write(state, name)),
         locked: scan.locked,
     }
 }
@@ -134,10 +135,10 @@ pub(super) fn details(path: &Path) -> Details {
 /// API.md 12.2 for the repo at `path`, read afresh.
 pub(super) fn last_write_of(
     path: &Path,
-    state_dir: &Path,
+    state: &StateDir,
     name: &RepoName,
 ) -> Option<OffsetDateTime> {
-    let own = own_write(state_dir, name.as_str());
+    let own = own_write(state, name.as_str());
     last_write(path, scan(path).txn, own)
 }
 
@@ -168,8 +169,8 @@ struct OwnWrite {
 }
 
 /// The identity of every own-write record, by repo name: one directory read.
-pub(super) fn own_write_stamps(state_dir: &Path) -> std::collections::HashMap<String, FileStamp> {
-    let Ok(entries) = fs::read_dir(state_dir.join("last-write")) else {
+pub(super) fn own_write_stamps(state: &StateDir) -> std::collections::HashMap<String, FileStamp> {
+    let Ok(entries) = fs::read_dir(state.own_writes()) else {
         return Default::default();
     };
     entries
@@ -182,15 +183,10 @@ pub(super) fn own_write_stamps(state_dir: &Path) -> std::collections::HashMap<St
         .collect()
 }
 
-/// Where the record for the repo directory `name` lives (a listed directory's name may
-/// not be a valid repo name; it then has no record).
-pub(super) fn own_write_path(state_dir: &Path, name: &str) -> std::path::PathBuf {
-    state_dir.join("last-write").join(format!("{name}.json"))
-}
-
-fn own_write(state_dir: &Path, name: &str) -> Option<(u64, OffsetDateTime)> {
+fn own_write(state: &StateDir, name: &str) -> Option<(u64, OffsetDateTime)> {
+    // A listed directory's name may not be a valid repo name; it then has no record.
     name.parse::<RepoName>().ok()?;
-    let bytes = fs::read(own_write_path(state_dir, name)).ok()?;
+    let bytes = fs::read(state.own_write(name)).ok()?;
     let record: OwnWrite = serde_json::from_slice(&bytes).ok()?;
     Some((
         record.txn,
@@ -198,8 +194,8 @@ fn own_write(state_dir: &Path, name: &str) -> Option<(u64, OffsetDateTime)> {
     ))
 }
 
-pub(super) fn forget_own_write(state_dir: &Path, name: &RepoName) -> std::io::Result<()> {
-    let path = own_write_path(state_dir, name.as_str());
+pub(super) fn forget_own_write(state: &StateDir, name: &RepoName) -> std::io::Result<()> {
+    let path = state.own_write(name.as_str());
     if !path.exists() {
         return Ok(());
     }
@@ -212,13 +208,13 @@ pub(super) fn forget_own_write(state_dir: &Path, name: &RepoName) -> std::io::Re
 }
 
 /// Called when a borgbox job on `name` ends, so its commits never count as a backup.
-pub fn record_own_write(
-    state_dir: &Path,
+pub(super) fn record_own_write(
+    state: &StateDir,
     name: &RepoName,
     txn: u64,
     last_write: OffsetDateTime,
 ) -> std::io::Result<()> {
-    let path = own_write_path(state_dir, name.as_str());
+    let path = state.own_write(name.as_str());
     if let Some(dir) = path.parent() {
         crate::files::ensure_dir(dir, 0o700)?;
     }

@@ -16,9 +16,10 @@ use time::OffsetDateTime;
 
 use crate::files::FileStamp;
 
-pub use facts::{record_own_write, Details, Facts};
+pub use facts::{Details, Facts};
 
 use crate::model::RepoName;
+use crate::state_dir::StateDir;
 
 /// One listed directory: its name as found (valid or not) and its facts.
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ pub struct Listing {
 /// The repo root and the caches that make listing cheap.
 pub struct Repos {
     root: PathBuf,
-    state_dir: PathBuf,
+    state: StateDir,
     facts: Mutex<FactsCache>,
     sizes: sizes::SizeCache,
 }
@@ -63,7 +64,7 @@ impl FactsCache {
         name: &str,
         path: &Path,
         sizes: &sizes::SizeCache,
-        state_dir: &Path,
+        state: &StateDir,
         own_write: Option<FileStamp>,
         now_ns: i128,
     ) -> Option<Facts> {
@@ -74,7 +75,7 @@ impl FactsCache {
                 return Some(facts.clone());
             }
         }
-        let facts = facts::compute(path, &meta, name, sizes, state_dir);
+        let facts = facts::compute(path, &meta, name, sizes, state);
         let settled = now_ns - key.mtime_ns > SETTLE_NS;
         // An unsettled entry gets a key no directory has, so the next call recomputes.
         let stored = if settled {
@@ -114,12 +115,12 @@ impl DirKey {
 }
 
 impl Repos {
-    pub fn new(root: PathBuf, state_dir: &Path) -> Repos {
+    pub fn new(root: PathBuf, state: &StateDir) -> Repos {
         Repos {
             root,
-            state_dir: state_dir.to_owned(),
+            state: state.clone(),
             facts: Mutex::new(FactsCache::default()),
-            sizes: sizes::SizeCache::new(state_dir.join("cache/repo-sizes.json")),
+            sizes: sizes::SizeCache::new(state.repo_sizes_cache()),
         }
     }
 
@@ -151,16 +152,14 @@ impl Repos {
         }
         names.sort_unstable();
         // One read of the own-write records' directory instead of a stat per repo.
-        let own_writes = facts::own_write_stamps(&self.state_dir);
+        let own_writes = facts::own_write_stamps(&self.state);
         let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
         let mut repos = Vec::with_capacity(names.len());
         let now = now.unix_timestamp_nanos();
         for name in &names {
             let path = self.root.join(name);
             let own_write = own_writes.get(name.as_str()).copied();
-            if let Some(facts) =
-                cache.get(name, &path, &self.sizes, &self.state_dir, own_write, now)
-            {
+            if let Some(facts) = cache.get(name, &path, &self.sizes, &self.state, own_write, now) {
                 repos.push(Listed {
                     name: name.clone(),
                     path,
@@ -181,14 +180,14 @@ impl Repos {
     /// Facts of one repo, or None when it does not exist.
     pub fn facts(&self, name: &RepoName, now: OffsetDateTime) -> Option<Facts> {
         let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
-        let own_write = FileStamp::of(&facts::own_write_path(&self.state_dir, name.as_str()))
+        let own_write = FileStamp::of(&self.state.own_write(name.as_str()))
             .ok()
             .flatten();
         let facts = cache.get(
             name.as_str(),
             &self.path(name),
             &self.sizes,
-            &self.state_dir,
+            &self.state,
             own_write,
             now.unix_timestamp_nanos(),
         );
@@ -204,20 +203,31 @@ impl Repos {
 
     /// Forgets what borgbox kept about a deleted repo: cached facts and size, and the
     /// record of its own last write (a new repo of that name starts afresh).
-    pub fn forget(&self, name: &RepoName, state_dir: &Path) -> io::Result<()> {
+    pub fn forget(&self, name: &RepoName) -> io::Result<()> {
         let mut cache = self.facts.lock().unwrap_or_else(|e| e.into_inner());
         cache.entries.remove(name.as_str());
         cache.generation += 1;
         drop(cache);
         self.sizes.forget(name.as_str());
         self.sizes.persist();
-        facts::forget_own_write(state_dir, name)
+        facts::forget_own_write(&self.state, name)
     }
 
     /// The last write of API.md 12.2, or None when the repo directory does not exist.
     /// Stat-level work: one read of the repo directory and a small record.
-    pub fn last_write(&self, name: &RepoName, state_dir: &Path) -> Option<Option<OffsetDateTime>> {
+    pub fn last_write(&self, name: &RepoName) -> Option<Option<OffsetDateTime>> {
         self.exists(name)
-            .then(|| facts::last_write_of(&self.path(name), state_dir, name))
+            .then(|| facts::last_write_of(&self.path(name), &self.state, name))
+    }
+
+    /// Called when a borgbox job on `name` ends, so its commits never count as a backup:
+    /// `txn` is the transaction after the job, `last_write` the last write before it.
+    pub fn record_own_write(
+        &self,
+        name: &RepoName,
+        txn: u64,
+        last_write: OffsetDateTime,
+    ) -> io::Result<()> {
+        facts::record_own_write(&self.state, name, txn, last_write)
     }
 }

@@ -1,12 +1,15 @@
 //! Serving the router: our own accept loop over the listener from systemd or BORGBOX_ADDR,
 //! with the limits that keep an unauthenticated client from starving the API (a timeout
-//! for reading a request's headers, which also closes idle keep-alive connections, and a
-//! cap on open connections, streams included), readiness and stopping notifications, idle
+//! for reading a request's headers, which also closes idle keep-alive connections, a
+//! shorter one for a new connection's first byte, and caps on open connections, streams
+//! included, overall and per client address), readiness and stopping notifications, idle
 //! exit when socket-activated, and a graceful stop when `shutdown` resolves.
 
+pub mod connection;
 pub mod idle;
 pub mod listener;
 pub mod notify;
+pub mod peers;
 pub mod ticker;
 
 use std::future::Future;
@@ -14,14 +17,15 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Semaphore};
 
+use self::connection::Serving;
 use self::idle::Activity;
 use self::listener::{Listener, Socket};
+use self::peers::{Peer, PeerAddr, PerAddress};
 
 /// How long connections get to finish once a SIGTERM shutdown has begun.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -33,6 +37,13 @@ const IDLE_DRAIN: Duration = Duration::from_secs(1);
 /// being written (each holds a descriptor for up to `REFUSE_TIME`).
 const MAX_REFUSING: usize = 256;
 const REFUSE_TIME: Duration = Duration::from_secs(2);
+/// How long a refusal waits for the first byte, to tell a TLS client from a plain one.
+const REFUSE_SNIFF: Duration = Duration::from_millis(500);
+/// The first byte of a TLS record carrying a handshake (a ClientHello).
+pub const TLS_HANDSHAKE: u8 = 0x16;
+/// A TLS alert record (TLS 1.0 framing, which every version reads before the handshake):
+/// fatal, internal_error.
+const TLS_OVERLOADED_ALERT: [u8; 7] = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x50];
 
 /// What one connection may take.
 #[derive(Debug, Clone, Copy)]
@@ -43,15 +54,34 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Open connections, streams included; the excess gets a 503 and is closed.
     pub max_connections: usize,
+    /// Open connections of one remote address (an IPv6 /64), within `max_connections`;
+    /// loopback and unix-socket clients are exempt.
+    pub per_address: usize,
+    /// From accepting a connection until its first byte arrives: a silent socket holds a
+    /// slot this long at most.
+    pub first_byte_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 30 s for headers (and idle keep-alive), 10 s for a first byte, 4,096 connections,
+    /// 64 per address.
+    fn default() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            per_address: 64,
+            first_byte_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Limits {
-    /// 30 s for headers (and idle keep-alive); connections capped at half the descriptor
-    /// limit (at most 4,096), leaving the rest for borg, journalctl and files.
+    /// The defaults, with connections capped at half the descriptor limit (at most 4,096),
+    /// leaving the rest for borg, journalctl and files.
     pub fn for_this_process() -> Limits {
         Limits {
-            header_timeout: Duration::from_secs(30),
             max_connections: (raise_descriptor_limit() / 2).clamp(16, 4096) as usize,
+            ..Limits::default()
         }
     }
 }
@@ -98,25 +128,39 @@ pub async fn run(
         format!("exits after {}s idle", t.as_secs())
     });
     notify::ready(&format!(
-        "serving on {}; {idle}; at most {} connections",
+        "serving on {}; {idle}; at most {} connections, {} per address",
         listener.describe(),
-        limits.max_connections
+        limits.max_connections,
+        limits.per_address
     ));
+    let serving = Serving { app, limits };
     match listener.socket {
-        Socket::Tcp(l) => serve_on(l, app, activity, idle_timeout, limits, shutdown).await,
-        Socket::Unix(l) => serve_on(l, app, activity, idle_timeout, limits, shutdown).await,
+        Socket::Tcp(l) => {
+            // Small writes (a handshake, an answer) leave at once rather than after
+            // Nagle's wait for an acknowledgement.
+            let l = l.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            serve_on(l, serving, activity, idle_timeout, shutdown).await
+        }
+        Socket::Unix(l) => serve_on(l, serving, activity, idle_timeout, shutdown).await,
     }
 }
 
-async fn serve_on<L: axum::serve::Listener>(
+async fn serve_on<L>(
     mut listener: L,
-    app: Router,
+    serving: Serving,
     activity: Activity,
     idle_timeout: Option<Duration>,
-    limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
-) -> Stop {
+) -> Stop
+where
+    L: axum::serve::Listener,
+    L::Addr: PeerAddr,
+{
+    let limits = serving.limits;
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = PerAddress::new(limits.per_address);
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     // Connections watch `closing`; each holds `alive` until it ends.
     let (closing, _) = watch::channel(false);
@@ -135,23 +179,24 @@ async fn serve_on<L: axum::serve::Listener>(
         tokio::select! {
             biased;
             _ = &mut shutdown => break Stop::Shutdown,
-            (io, _) = listener.accept() => {
+            (io, addr) = listener.accept() => {
                 activity.touch();
+                let peer = Peer::of(addr.peer_ip());
+                let Some(slot) = per_address.take(peer) else {
+                    refuse(io, &refusing, "too many open connections from one address");
+                    continue;
+                };
                 match open.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        let connection = serve_connection(
-                            io,
-                            app.clone(),
-                            limits.header_timeout,
-                            closing.subscribe(),
-                        );
+                        let connection =
+                            connection::serve(io, serving.clone(), closing.subscribe());
                         let alive = alive.clone();
                         tokio::spawn(async move {
                             connection.await;
-                            drop((permit, alive));
+                            drop((permit, slot, alive));
                         });
                     }
-                    Err(_) => refuse(io, &refusing),
+                    Err(_) => refuse(io, &refusing, "too many open connections"),
                 }
             }
             _ = idle => {
@@ -180,43 +225,10 @@ async fn serve_on<L: axum::serve::Listener>(
     stop
 }
 
-/// One HTTP/1.1 connection, until it ends or (once `closing` turns true) its current
-/// request is answered.
-async fn serve_connection<Io>(
-    io: Io,
-    app: Router,
-    header_timeout: Duration,
-    mut closing: watch::Receiver<bool>,
-) where
-    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = TowerToHyperService::new(app);
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true);
-    let mut connection = pin!(builder.serve_connection(TokioIo::new(io), service));
-    let closed = async move {
-        // Err: the server is gone, which means closing too.
-        let _ = closing.wait_for(|closing| *closing).await;
-    };
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(e) = result {
-                log::debug!("connection ended: {e}");
-            }
-        }
-        _ = closed => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.as_mut().await;
-        }
-    }
-}
-
-/// Answers a connection over the cap with a 503 and closes it, without reading what
-/// the client sent beyond what closing cleanly takes.
-fn refuse<Io>(mut io: Io, refusing: &Arc<Semaphore>)
+/// Answers a connection over a cap and closes it, without reading what the client sent
+/// beyond what closing cleanly takes: plain HTTP (or a client silent for a moment) gets a
+/// JSON 503; a TLS ClientHello gets a TLS alert, since a 503 would be garbage to it.
+fn refuse<Io>(mut io: Io, refusing: &Arc<Semaphore>, why: &'static str)
 where
     Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -224,16 +236,22 @@ where
         // Even refusals are capped: drop it (the client sees the connection closed).
         return;
     };
-    log::debug!("too many open connections, refusing one");
+    log::debug!("{why}, refusing one");
     tokio::spawn(async move {
-        const BODY: &str = r#"{"error":"too many open connections, try again later"}"#;
-        let response = format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
-            BODY.len()
-        );
         let _ = tokio::time::timeout(REFUSE_TIME, async {
-            io.write_all(response.as_bytes()).await?;
+            let mut first = [0u8; 1];
+            let sniffed = tokio::time::timeout(REFUSE_SNIFF, io.read(&mut first)).await;
+            if matches!(sniffed, Ok(Ok(1))) && first[0] == TLS_HANDSHAKE {
+                io.write_all(&TLS_OVERLOADED_ALERT).await?;
+            } else {
+                let body = format!(r#"{{"error":"{why}, try again later"}}"#);
+                let response = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                io.write_all(response.as_bytes()).await?;
+            }
             io.shutdown().await?;
             // Read what the client sent, so closing does not reset the connection
             // before it has read the answer.

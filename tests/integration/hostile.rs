@@ -133,6 +133,7 @@ fn short_limits(max_connections: usize) -> Options {
         limits: Limits {
             header_timeout: Duration::from_millis(500),
             max_connections,
+            ..Limits::default()
         },
         ..Options::default()
     }
@@ -178,6 +179,7 @@ async fn connections_over_the_cap_get_a_json_503_and_the_api_recovers() {
         limits: Limits {
             header_timeout: Duration::from_secs(2),
             max_connections: 10,
+            ..Limits::default()
         },
         ..Options::default()
     })
@@ -372,6 +374,7 @@ async fn streams_outlive_the_header_timeout_but_count_toward_the_cap() {
         limits: Limits {
             header_timeout: Duration::from_millis(300),
             max_connections: 2,
+            ..Limits::default()
         },
         borg: Some(slow_borg(scratch.path())),
         ..Options::default()
@@ -475,4 +478,105 @@ async fn refused_requests_about_unknown_repos_leave_no_lock_file_behind() {
         assert_eq!(lock_files(&server), locks, "{method} {path}");
     }
     assert_eq!(server.snapshot(), tree);
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_first_byte_timeout() {
+    let server = TestServer::with(Options {
+        limits: Limits {
+            header_timeout: Duration::from_secs(30),
+            first_byte_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (said, took) = until_closed(connect(&server)).await;
+    assert!(said.is_empty(), "{said}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "closed after {took:?}, not the 1 s first-byte timeout"
+    );
+    // A client that speaks in time is served as before.
+    let (status, _) = server.get("/info").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Sends one GET on `stream` and returns what the server said until it closed.
+async fn get_over(mut stream: tokio::net::TcpStream, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut said = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut said)).await;
+    String::from_utf8_lossy(&said).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holding_thousands_of_silent_sockets_does_not_starve_another() {
+    use crate::support::netns::NetNs;
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let _ = nix::sys::resource::setrlimit(
+        nix::sys::resource::Resource::RLIMIT_NOFILE,
+        hard.min(65_536),
+        hard,
+    );
+    let ns = NetNs::new();
+    let listener = ns.run(|| std::net::TcpListener::bind("10.219.0.1:0").unwrap());
+    let addr = listener.local_addr().unwrap();
+    let _server = TestServer::with(Options {
+        limits: Limits {
+            max_connections: 1000,
+            first_byte_timeout: Duration::from_secs(5),
+            ..Limits::default()
+        },
+        listener: Some(listener),
+        ..Options::default()
+    })
+    .await;
+    let sockets = ns.run(|| {
+        (0..3000)
+            .map(|_| {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind("10.219.0.2:0".parse().unwrap()).unwrap();
+                socket
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut silent = Vec::new();
+    for socket in sockets {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_secs(1), socket.connect(addr)).await
+        {
+            silent.push(stream);
+        }
+    }
+    assert!(silent.len() > 2000, "only {} connected", silent.len());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let other = ns.socket_from("10.219.0.3").connect(addr).await.unwrap();
+    let said = get_over(other, "/api/v1/info").await;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // The crowded address itself is told why, once the flood's refusals are done (they
+    // are capped too: the excess was closed without an answer).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = ns.socket_from("10.219.0.2").connect(addr).await.unwrap();
+    let said = get_over(again, "/api/v1/info").await;
+    assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+    assert!(said.contains("from one address"), "{said}");
+    // Its silent sockets are closed after the first-byte timeout, and it is served again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(started.elapsed() > Duration::from_secs(5));
+    let later = ns.socket_from("10.219.0.2").connect(addr).await.unwrap();
+    let said = get_over(later, "/api/v1/info").await;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    drop(silent);
 }

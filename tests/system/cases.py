@@ -315,7 +315,7 @@ def case_env_file_token_overrides_credential():
     env_path = root_path("/etc/borgbox/borgbox.env")
     with open(env_path) as f:
         good = f.read()
-    other = f"envfile{os.getpid()}token"
+    other = f"envfile{os.getpid()}token".ljust(40, "x")  # at least 32 characters
     with open(env_path, "a") as f:
         f.write(f"BORGBOX_TOKEN={other}\n")
     try:

@@ -109,7 +109,7 @@ def case_second_process_is_refused():
     name = initialized_repo(c.PASSPHRASE)
     port = free_port()
     ct("systemd-run", "--unit=borgbox-second", "--uid=borg", "--gid=borg",
-       "-p", "Environment=BORGBOX_TOKEN=second-token",
+       "-p", "Environment=BORGBOX_TOKEN=second-token-0123456789abcdef0123456789",
        "-p", f"Environment=BORGBOX_ADDR=127.0.0.1:{port}", "/usr/bin/borgbox", "serve")
     try:
         job_id = start(name, "check", {"passphrase": c.PASSPHRASE})

@@ -41,10 +41,7 @@ pub async fn openapi() -> Response {
 pub async fn info(State(state): State<AppState>) -> Json<Info> {
     let domain = &state.domain;
     let disk = sysinfo::disk_usage(&domain.settings.repo_root);
-    let borg_version = domain
-        .borg
-        .version_cached(&domain.settings.state_dir.join("borg-version.json"))
-        .await;
+    let borg_version = domain.borg.version().await;
     Json(Info {
         version: VERSION,
         repo_root: domain.settings.repo_root.display().to_string(),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,8 @@ pub struct Options {
     pub zone: Option<&'static str>,
     /// Another program in borg's place (jobs with known output and timing).
     pub borg: Option<PathBuf>,
+    /// Listen here instead of on 127.0.0.1:0 (an address in a test's network namespace).
+    pub listener: Option<std::net::TcpListener>,
 }
 
 impl Default for Options {
@@ -62,11 +66,13 @@ impl Default for Options {
             limits: Limits {
                 header_timeout: std::time::Duration::from_secs(30),
                 max_connections: 4096,
+                ..Limits::default()
             },
             idle_timeout: None,
             webhook_timings: None,
             zone: None,
             borg: None,
+            listener: None,
         }
     }
 }
@@ -122,7 +128,13 @@ impl TestServer {
             .ticker
             .map(|cadence| tokio::spawn(ticker::run(domain.clone(), activity.clone(), cadence)));
         let app = api::router(AppState::new(domain.clone(), activity.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = match options.listener {
+            Some(listener) => {
+                listener.set_nonblocking(true).unwrap();
+                tokio::net::TcpListener::from_std(listener).unwrap()
+            }
+            None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
         let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let listener = Listener {
