@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::borg::Invocation;
+use crate::state_dir::StateDir;
 use crate::systemd::Sandbox;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -90,11 +91,6 @@ pub fn invocation(kind: JobKind, options: &JobOptions, repo_path: &str) -> Invoc
     Invocation { args, env }
 }
 
-/// The directories of the state dir a job writes, which must exist before it starts: borg's
-/// base dir (its security and cache dirs), the job records, the repo locks and the record
-/// of borgbox's own writes (API.md 12.2).
-pub const WRITABLE_STATE_DIRS: [&str; 4] = ["borg", "jobs", "locks", "last-write"];
-
 /// A job's memory limit, as a share of the machine's memory. borg check and compact hold
 /// the repository index (about 40-60 bytes per chunk, plus the chunks index of an archive
 /// check): a few GiB for repositories of tens of millions of chunks, so a fixed size would
@@ -115,7 +111,8 @@ pub struct JobPaths<'a> {
 
 /// The sandbox of a job's unit (issue 17): borg parses data a backup client wrote, so a
 /// parser bug must not become an SSH key, a token or a way out. It writes only its repo
-/// (every other repo hidden under an empty tmpfs) and `WRITABLE_STATE_DIRS`; it cannot see
+/// (every other repo hidden under an empty tmpfs) and `StateDir::job_writable`, which must
+/// exist before it starts; it cannot see
 /// authorized_keys, /etc/borgbox (the token) or borg's user bus (through which any process
 /// could start an unsandboxed unit); and it has no network.
 pub fn sandbox(paths: &JobPaths<'_>) -> Sandbox {
@@ -133,9 +130,10 @@ pub fn sandbox(paths: &JobPaths<'_>) -> Sandbox {
         _ => paths.auth_keys,
     };
     Sandbox {
-        read_write: WRITABLE_STATE_DIRS
+        read_write: StateDir::new(paths.state_dir)
+            .job_writable()
             .iter()
-            .map(|d| text(&paths.state_dir.join(d)))
+            .map(|d| text(d))
             .collect(),
         emptied: vec![text(paths.repo_root)],
         bound: vec![text(paths.repo)],

@@ -122,9 +122,8 @@ impl Backend for SystemdBackend {
             let exe = self.exe.display().to_string();
             let unit = unit_name(&record.id);
             // The sandbox mounts these; a missing one would fail the unit at start.
-            for dir in spec::WRITABLE_STATE_DIRS {
-                crate::files::ensure_dir(&self.state_dir.join(dir), 0o700)
-                    .map_err(|e| BackendError::Other(e.into()))?;
+            for dir in crate::state_dir::StateDir::new(&self.state_dir).job_writable() {
+                crate::files::ensure_dir(&dir, 0o700).map_err(|e| BackendError::Other(e.into()))?;
             }
             let repo = self.repo_root.join(record.repo.as_str());
             let sandbox = spec::sandbox(&spec::JobPaths {
