@@ -111,8 +111,8 @@ pub struct JobPaths<'a> {
 
 /// The sandbox of a job's unit (issue 17): borg parses data a backup client wrote, so a
 /// parser bug must not become an SSH key, a token or a way out. It writes only its repo
-/// (every other repo hidden under an empty tmpfs) and `StateDir::job_writable`, which must
-/// exist before it starts; it cannot see
+/// (every other repo hidden under an empty tmpfs, unless the state dir is among them) and
+/// `StateDir::job_writable`, which must exist before it starts; it cannot see
 /// authorized_keys, /etc/borgbox (the token) or borg's user bus (through which any process
 /// could start an unsandboxed unit); and it has no network.
 pub fn sandbox(paths: &JobPaths<'_>) -> Sandbox {
@@ -129,14 +129,22 @@ pub fn sandbox(paths: &JobPaths<'_>) -> Sandbox {
         }
         _ => paths.auth_keys,
     };
+    let mut read_write: Vec<String> = StateDir::new(paths.state_dir)
+        .job_writable()
+        .iter()
+        .map(|d| text(d))
+        .collect();
+    // An empty tmpfs over the repo root would hide a state dir inside it.
+    let (emptied, bound) = if paths.state_dir.starts_with(paths.repo_root) {
+        read_write.push(text(paths.repo));
+        (vec![], vec![])
+    } else {
+        (vec![text(paths.repo_root)], vec![text(paths.repo)])
+    };
     Sandbox {
-        read_write: StateDir::new(paths.state_dir)
-            .job_writable()
-            .iter()
-            .map(|d| text(d))
-            .collect(),
-        emptied: vec![text(paths.repo_root)],
-        bound: vec![text(paths.repo)],
+        read_write,
+        emptied,
+        bound,
         hidden: vec![
             format!("-{}", text(keys)),
             "-/etc/borgbox".to_owned(),
@@ -186,6 +194,17 @@ mod tests {
             ..paths
         };
         assert_eq!(sandbox(&beside).hidden[0], "-/var/lib/borg/authorized_keys");
+
+        // The state dir among the repos: the repo writable, the others not hidden.
+        let inside = JobPaths {
+            repo_root: Path::new("/srv"),
+            repo: Path::new("/srv/mac"),
+            state_dir: Path::new("/srv/.state"),
+            ..paths
+        };
+        let s = sandbox(&inside);
+        assert!(s.emptied.is_empty() && s.bound.is_empty(), "{s:?}");
+        assert_eq!(s.read_write.last().unwrap(), "/srv/mac");
     }
 
     fn argv(kind: JobKind, options: JobOptions) -> String {
