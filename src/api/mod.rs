@@ -8,6 +8,7 @@
 //! reads the serving router's routes, and tests/integration/openapi.rs probes the running
 //! server.
 
+mod auth_failures;
 pub mod error;
 pub mod extract;
 mod handlers;
@@ -24,13 +25,13 @@ use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use self::auth_failures::ClientAddr;
 pub use self::openapi::openapi;
 pub(crate) use self::openapi::openapi_json;
 
 use self::error::{ApiError, InternalCause};
 use self::state::AppState;
 use crate::console;
-use crate::logging::message_id;
 
 /// Where every endpoint lives (API.md 2.1).
 pub const BASE: &str = "/api/v1";
@@ -128,21 +129,29 @@ async fn fallback(request: Request) -> Response {
 /// gets 401. The console's page and assets (every path outside `/api/`) need no token:
 /// they hold no data, and everything the console shows comes through the API.
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if bearer_token(request.headers()).is_some_and(|t| state.token_matches(t)) {
+        // Marked for serve's plain-HTTP warning (a token that crossed the network in clear).
+        let mut response = next.run(request).await;
+        let accepted = crate::serve::plaintext::TokenAccepted;
+        response.extensions_mut().insert(accepted);
+        return response;
+    }
     let path = request.uri().path();
     if path
         .strip_prefix(BASE)
         .is_some_and(|rest| PUBLIC.contains(&rest))
         || !console::is_api_path(path)
-        || bearer_token(request.headers()).is_some_and(|t| state.token_matches(t))
     {
         return next.run(request).await;
     }
-    log::warn!(
-        message_id = message_id::AUTH_FAILED,
-        http_path = request.uri().path();
-        "authentication failed for {} {}",
-        request.method(),
-        request.uri().path()
+    let client = request
+        .extensions()
+        .get::<ClientAddr>()
+        .copied()
+        .unwrap_or(ClientAddr(None));
+    state.auth_failures.failed(
+        client,
+        format!("{} {}", request.method(), path.get(..200).unwrap_or(path)),
     );
     ApiError::Unauthorized.into_response()
 }
