@@ -21,3 +21,4 @@ mod openapi;
 mod repos;
 mod schedules;
 mod server;
+mod tls;

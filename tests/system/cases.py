@@ -761,6 +761,7 @@ from jobs_cases import JOB_CASES, initialized_repo  # noqa: E402
 from schedules_cases import SCHEDULE_CASES  # noqa: E402
 from capacity_cases import CAPACITY_CASES  # noqa: E402
 from debian_cases import DEBIAN_CASES  # noqa: E402
+from sandbox_cases import SANDBOX_CASES  # noqa: E402
 
 
 class SystemdTarget:
@@ -818,6 +819,7 @@ CASES = [
     *SCHEDULE_CASES,
     *CAPACITY_CASES,
     *DEBIAN_CASES,
+    *SANDBOX_CASES,
     ("start failure: trigger limit, no busy loop", case_start_failure_trips_trigger_limit),
     ("package: reinstall, remove, purge, install again", case_package_lifecycle),
 ]
