@@ -1,6 +1,7 @@
 //! borgbox: host Borg backup repositories on your own Linux server, managed over a REST
 //! API (../shared/API.md) by a socket-activated systemd service.
 
+pub mod activity;
 pub mod alerts;
 pub mod api;
 pub mod borg;

@@ -189,17 +189,42 @@ macro_rules! request_body {
 }
 pub(crate) use request_body;
 
-/// An `{id}` path segment, `None` when it does not percent-decode to UTF-8: no id of ours,
-/// which the handler answers with its 404 like any other id not of our form (API.md 2.8;
-/// axum's own `Path` would answer 400).
-pub struct IdParam(pub Option<String>);
+/// An `{id}` path segment of a job, schedule or alert. One that does not percent-decode
+/// to UTF-8 or is not of our form is an unknown `T`, answered 404 when the handler asks
+/// for it with `get` (API.md 2.8; axum's own `Path` would answer 400), so body errors
+/// still come first.
+pub struct IdParam<T>(Option<T>);
 
-impl<S: Send + Sync> FromRequestParts<S> for IdParam {
+/// An id type of a path segment, and what an unknown one is called in the 404.
+pub trait PathId: std::str::FromStr {
+    const WHAT: &'static str;
+}
+
+impl PathId for crate::model::JobId {
+    const WHAT: &'static str = "job";
+}
+
+impl PathId for crate::model::ScheduleId {
+    const WHAT: &'static str = "schedule";
+}
+
+impl PathId for crate::model::AlertId {
+    const WHAT: &'static str = "alert";
+}
+
+impl<T: PathId> IdParam<T> {
+    pub fn get(self) -> Result<T, ApiError> {
+        self.0
+            .ok_or_else(|| crate::domain::Error::NotFound(T::WHAT).into())
+    }
+}
+
+impl<S: Send + Sync, T: PathId> FromRequestParts<S> for IdParam<T> {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let id = Path::<String>::from_request_parts(parts, state).await.ok();
-        Ok(IdParam(id.map(|Path(id)| id)))
+        Ok(IdParam(id.and_then(|Path(id)| id.parse().ok())))
     }
 }
 

@@ -13,13 +13,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::config::{BackendChoice, Settings};
 use crate::jobs::backend::Backend;
 use crate::jobs::process::ProcessBackend;
 use crate::jobs::record::JobStore;
 use crate::jobs::systemd::SystemdBackend;
-use crate::serve::idle::Activity;
 use crate::systemd::UserManager;
 
 #[derive(Debug, Parser)]
@@ -134,8 +134,7 @@ async fn oneshot_domain(settings: Settings) -> anyhow::Result<Arc<crate::domain:
     let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
     let backend = choose_backend(&settings, &Activity::default(), &clock).await?;
     let domain = Arc::new(crate::domain::Domain::new(settings, clock, backend));
-    domain.schedules.load()?;
-    domain.alerts.load()?;
+    domain.check_stores()?;
     Ok(domain)
 }
 

@@ -8,13 +8,14 @@ use anyhow::Context;
 use clap::Args;
 use rand::Rng;
 
+use crate::activity::Activity;
 use crate::api::{self, state::AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigArgs, Settings};
+use crate::domain::ticker;
 use crate::domain::Domain;
 use crate::jobs::backend::Backend;
-use crate::serve::idle::Activity;
-use crate::serve::{self, listener, ticker, Limits};
+use crate::serve::{self, listener, Limits};
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {

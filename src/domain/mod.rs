@@ -14,15 +14,18 @@ mod keys;
 mod metrics;
 pub mod repos;
 mod schedules;
+mod server;
+pub mod ticker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use self::alerts::ScanReport;
-pub use self::jobs::{JobRequest, Origin};
+pub use self::jobs::{passphrase_for_one_call, JobRequest, Origin};
 pub use self::keys::KeyView;
 pub use self::repos::{NewRepo, Registration, RepoUpdate, RepoView};
 pub use self::schedules::RunOutcome;
+pub use self::server::{HostStats, ServerInfo};
 
 use crate::alerts::webhook::{DeliveryError, Notifier};
 use crate::alerts::AlertStore;
@@ -140,22 +143,22 @@ impl From<tokio::task::JoinError> for Error {
 /// Everything the operations work on. Cheap to build: nothing here reads a file or grows
 /// with the number of repos, jobs, schedules or alerts.
 pub struct Domain {
-    pub settings: Settings,
-    pub clock: Arc<dyn Clock>,
-    pub repos: Repos,
-    pub keys: KeyStore,
-    pub added_at: AddedAt,
-    pub key_use: KeyUse,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    repos: Repos,
+    keys: KeyStore,
+    added_at: AddedAt,
+    key_use: KeyUse,
     /// When this process last read sshd's logins from the journal.
     key_use_read: std::sync::Mutex<Option<std::time::Instant>>,
-    pub borg: Borg,
-    pub jobs: Jobs,
-    pub schedules: ScheduleStore,
-    pub alerts: AlertStore,
-    pub notifier: Notifier,
+    borg: Borg,
+    jobs: Jobs,
+    schedules: ScheduleStore,
+    alerts: AlertStore,
+    notifier: Notifier,
     backend: Arc<dyn Backend>,
     /// Woken after a schedule or alert changed (the process backend's ticker waits on it).
-    pub changed: tokio::sync::Notify,
+    changed: tokio::sync::Notify,
 }
 
 /// The repo lock, held for the length of one operation.

@@ -17,9 +17,9 @@ use super::backend::{Backend, BackendError, BoxFuture, Follow};
 use super::hub::Hub;
 use super::output::LineSplitter;
 use super::record::{JobRecord, JobStore, Liveness};
+use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::config::Secret;
-use crate::serve::idle::Activity;
 
 pub struct ProcessBackend {
     /// The borgbox binary that runs `exec-job`.

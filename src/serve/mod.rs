@@ -10,7 +10,6 @@ pub mod idle;
 pub mod listener;
 pub mod notify;
 pub mod peers;
-pub mod ticker;
 
 use std::future::Future;
 use std::pin::pin;
@@ -23,9 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Semaphore};
 
 use self::connection::Serving;
-use self::idle::Activity;
 use self::listener::{Listener, Socket};
 use self::peers::{Peer, PeerAddr, PerAddress};
+use crate::activity::Activity;
 
 /// How long connections get to finish once a SIGTERM shutdown has begun.
 const DRAIN: Duration = Duration::from_secs(10);

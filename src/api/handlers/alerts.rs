@@ -9,14 +9,7 @@ use super::super::extract::{IdParam, RepoParam};
 use super::super::state::AppState;
 use super::super::wire::{AlertUpdateBody, ErrorBody, NewAlertBody, Status};
 use crate::alerts::AlertView;
-use crate::domain;
 use crate::model::{AlertId, RepoName};
-
-/// An id not of our form is an unknown alert.
-fn alert_id(raw: Option<String>) -> Result<AlertId, ApiError> {
-    raw.and_then(|raw| raw.parse().ok())
-        .ok_or_else(|| domain::Error::NotFound("alert").into())
-}
 
 #[utoipa::path(get, path = "/alerts", tag = "alerts", operation_id = "list_alerts",
     summary = "Every alert, oldest first",
@@ -71,9 +64,9 @@ pub async fn create(
         (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<AlertId>,
 ) -> Result<Json<AlertView>, ApiError> {
-    Ok(Json(state.domain.get_alert(alert_id(id)?).await?))
+    Ok(Json(state.domain.get_alert(id.get()?).await?))
 }
 
 #[utoipa::path(patch, path = "/alerts/{id}", tag = "alerts", operation_id = "update_alert",
@@ -86,10 +79,10 @@ pub async fn show(
         (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<AlertId>,
     body: AlertUpdateBody,
 ) -> Result<Json<AlertView>, ApiError> {
-    let id = alert_id(id)?;
+    let id = id.get()?;
     Ok(Json(state.domain.update_alert(id, body.into()).await?))
 }
 
@@ -101,9 +94,9 @@ pub async fn update(
         (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<AlertId>,
 ) -> Result<StatusCode, ApiError> {
-    state.domain.delete_alert(alert_id(id)?).await?;
+    state.domain.delete_alert(id.get()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -117,8 +110,8 @@ pub async fn remove(
         (status = 502, description = "The delivery failed", body = ErrorBody)))]
 pub async fn test(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<AlertId>,
 ) -> Result<Json<Status>, ApiError> {
-    state.domain.test_alert(alert_id(id)?).await?;
+    state.domain.test_alert(id.get()?).await?;
     Ok(Json(Status { status: "ok" }))
 }
