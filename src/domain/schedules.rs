@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use super::jobs::{JobRequest, Origin};
 use super::{Domain, Error, RepoLock, Result};
+use crate::jobs::lifecycle::{outcome, settle_running};
 use crate::jobs::record::JobRecord;
 use crate::logging::message_id;
 use crate::model::timestamp::Stamp;
 use crate::model::{JobId, RepoName, ScheduleId};
-use crate::schedules::store::{outcome, settle_running};
 use crate::schedules::{render, sort, LastJob, LastStatus, Schedule, ScheduleInput, LIMIT};
 
 /// What one fire of a schedule did.
@@ -244,9 +244,9 @@ impl Domain {
         .await
     }
 
-    /// A job ended: see `schedules::store::job_ended`.
+    /// A job ended: see `jobs::lifecycle::job_ended`.
     pub fn job_ended(&self, record: &JobRecord) -> Result<()> {
-        Ok(crate::schedules::store::job_ended(&self.schedules, record)?)
+        Ok(crate::jobs::lifecycle::job_ended(&self.schedules, record)?)
     }
 
     /// Every due schedule fired once (the process backend's minute tick; API.md 11.4).
