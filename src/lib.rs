@@ -24,3 +24,6 @@ pub mod serve;
 pub mod state_dir;
 pub mod sysinfo;
 pub mod systemd;
+
+#[cfg(test)]
+mod seams;

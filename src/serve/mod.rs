@@ -5,6 +5,9 @@
 //! included, overall and per client address), readiness and stopping notifications, idle
 //! exit when socket-activated, and a graceful stop when `shutdown` resolves.
 
+// The HTTP edge: here axum's types may be named (clippy.toml `disallowed-types`).
+#![allow(clippy::disallowed_types)]
+
 pub mod connection;
 pub mod idle;
 pub mod listener;
