@@ -11,6 +11,7 @@
 // The HTTP edge: here axum's types may be named (clippy.toml `disallowed-types`).
 #![allow(clippy::disallowed_types)]
 
+mod auth_failures;
 pub mod error;
 pub mod extract;
 mod handlers;
@@ -27,13 +28,13 @@ use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use self::auth_failures::ClientAddr;
 pub use self::openapi::openapi;
 pub(crate) use self::openapi::openapi_json;
 
 use self::error::{ApiError, InternalCause};
 use self::state::AppState;
 use crate::console;
-use crate::logging::message_id;
 
 /// Where every endpoint lives (API.md 2.1).
 pub const BASE: &str = "/api/v1";
@@ -140,12 +141,14 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
     {
         return next.run(request).await;
     }
-    log::warn!(
-        message_id = message_id::AUTH_FAILED,
-        http_path = request.uri().path();
-        "authentication failed for {} {}",
-        request.method(),
-        request.uri().path()
+    let client = request
+        .extensions()
+        .get::<ClientAddr>()
+        .copied()
+        .unwrap_or(ClientAddr(None));
+    state.auth_failures.failed(
+        client,
+        format!("{} {}", request.method(), path.get(..200).unwrap_or(path)),
     );
     ApiError::Unauthorized.into_response()
 }

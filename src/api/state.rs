@@ -23,6 +23,8 @@ pub struct Inner {
     pub activity: Activity,
     /// The last `GET /repos` body and what it was made from.
     pub repo_list: Mutex<Option<(RepoListStamp, Bytes)>>,
+    /// 401s, counted per client address for the log.
+    pub auth_failures: super::auth_failures::AuthFailures,
     token_digest: [u8; 32],
 }
 
@@ -46,6 +48,7 @@ impl AppState {
             activated: Instant::now(),
             activity,
             repo_list: Mutex::new(None),
+            auth_failures: Default::default(),
             domain,
             token_digest,
         }))

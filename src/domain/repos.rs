@@ -152,6 +152,23 @@ fn remove_tree(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Whether `path` is a marker borgbox made: a real directory, never followed if a symbolic
+/// link (recovering through one would empty its target). Anything else there is left
+/// alone and named in the log.
+fn is_marker(path: &Path) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => true,
+        Ok(_) => {
+            log::warn!(
+                "left {} alone: not a directory borgbox made, so not recovered",
+                path.display()
+            );
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// Removes what is inside `dir`, never following symbolic links, and keeps `dir`.
 fn empty_dir(dir: &Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
@@ -543,7 +560,7 @@ impl Domain {
     pub(super) fn recover(&self, name: &RepoName) -> Result<bool> {
         let root = self.repos.root();
         let building = hidden(root, name, "creating");
-        if fs::symlink_metadata(&building).is_ok() {
+        if is_marker(&building) {
             if self.repos.exists(name) {
                 // Not ours to judge: a directory made by hand meanwhile keeps its lines.
                 remove_tree(&building)?;
@@ -553,7 +570,7 @@ impl Domain {
             }
         }
         let marker = hidden(root, name, "deleting");
-        if fs::symlink_metadata(&marker).is_ok() {
+        if is_marker(&marker) {
             log::warn!(borgbox_repo = name.as_str(); "finishing an interrupted delete of repo {name}");
             return Ok(self.finish_delete(name)?.1);
         }

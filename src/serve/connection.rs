@@ -11,8 +11,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use super::Limits;
+use crate::api::ClientAddr;
 
 /// What a connection is served with.
 #[derive(Clone)]
@@ -24,7 +26,7 @@ pub struct Serving {
 /// Serves one connection until it ends or (once `closing` turns true) its current request
 /// is answered. A connection that sends nothing within the first-byte timeout (or the
 /// header timeout, when shorter) is closed.
-pub async fn serve<Io>(io: Io, serving: Serving, closing: watch::Receiver<bool>)
+pub async fn serve<Io>(io: Io, serving: Serving, client: ClientAddr, closing: watch::Receiver<bool>)
 where
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -33,7 +35,14 @@ where
     let Some(io) = first_byte(io, wait).await else {
         return;
     };
-    serve_http1(io, serving.app, serving.limits.header_timeout, closing).await;
+    serve_http1(
+        io,
+        serving.app,
+        client,
+        serving.limits.header_timeout,
+        closing,
+    )
+    .await;
 }
 
 /// Waits for the first byte, and gives it back in front of the rest; None when the client
@@ -59,11 +68,17 @@ where
 async fn serve_http1<Io>(
     io: Io,
     app: Router,
+    client: ClientAddr,
     header_timeout: Duration,
     mut closing: watch::Receiver<bool>,
 ) where
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Each request carries its client's address (the 401 counts are kept per address).
+    let app = app.map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(client);
+        request
+    });
     let service = TowerToHyperService::new(app);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

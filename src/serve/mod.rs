@@ -190,8 +190,9 @@ where
                 };
                 match open.clone().try_acquire_owned() {
                     Ok(permit) => {
+                        let client = crate::api::ClientAddr(addr.peer_ip());
                         let connection =
-                            connection::serve(io, serving.clone(), closing.subscribe());
+                            connection::serve(io, serving.clone(), client, closing.subscribe());
                         let alive = alive.clone();
                         tokio::spawn(async move {
                             connection.await;

@@ -1178,8 +1178,8 @@ async fn a_failed_test_delivery_is_502_after_one_attempt_and_stores_nothing() {
         (Reply::Status(429), "webhook returned 429"),
         (Reply::Status(408), "webhook returned 408"),
         (Reply::Redirect(target.url.clone()), "webhook returned 301"),
-        (Reply::Reset, "webhook request failed: "),
-        (Reply::Close, "webhook request failed: "),
+        (Reply::Reset, "webhook request failed: connection closed"),
+        (Reply::Close, "webhook request failed: connection closed"),
         (Reply::Hang, "webhook timed out after "),
     ];
     let secret = random_secret("failing");
@@ -1221,7 +1221,7 @@ async fn a_failed_test_delivery_is_502_after_one_attempt_and_stores_nothing() {
         .await;
     assert_eq!(
         error_of(status, &body, StatusCode::BAD_GATEWAY),
-        "webhook request failed: connection refused"
+        "webhook request failed: could not connect"
     );
 }
 
@@ -1385,8 +1385,18 @@ async fn failed_deliveries_follow_the_retry_policy_and_stay_pending_under_one_we
             2,
             "webhook returned 301",
         ),
-        (vec![Reset], 3, 6, "webhook request failed: "),
-        (vec![Close], 3, 6, "webhook request failed: "),
+        (
+            vec![Reset],
+            3,
+            6,
+            "webhook request failed: connection closed",
+        ),
+        (
+            vec![Close],
+            3,
+            6,
+            "webhook request failed: connection closed",
+        ),
         (vec![Hang], 3, 3, "webhook timed out after "),
         (vec![Status(500), Status(200)], 2, 2, ""),
         (vec![Status(429), Status(503), Status(202)], 3, 3, ""),
@@ -1451,7 +1461,7 @@ async fn failed_deliveries_follow_the_retry_policy_and_stay_pending_under_one_we
     assert_eq!(target.count(), 0, "redirects are not followed");
     assert_eq!(
         get_alert(&server, &id_of(&refused)).await["last_error"],
-        "webhook request failed: connection refused"
+        "webhook request failed: could not connect"
     );
 
     // The next tick sends each pending event again: same id, same bytes. (The receiver

@@ -171,3 +171,50 @@ async fn malformed_bodies_are_400_and_huge_ones_413() {
     );
     assert_eq!(server.snapshot(), before);
 }
+
+/// A flood of bad tokens writes one log line per address and minute, not one per request,
+/// so journald's rate limit is not tripped and the audit lines of a real user still flow.
+#[tokio::test]
+async fn failed_logins_are_logged_once_per_address_and_minute_and_audit_lines_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let serve = crate::support::Serve::start_logging_to(dir.path(), log.into());
+    let client = reqwest::Client::new();
+    for i in 0..300 {
+        let status = client
+            .get(serve.url(&format!("/repos/x{i}")))
+            .bearer_auth("wrong-token")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let key = crate::support::keygen(dir.path(), "ed25519", "k");
+    let created = client
+        .post(serve.url("/repos"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "mac", "pubkey": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let deleted = client
+        .delete(serve.url("/repos/mac"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    drop(serve);
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("authentication failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(failed[0].contains("127.0.0.1"), "{}", failed[0]);
+    assert!(text.contains("deleted repo mac"), "{text}");
+    assert!(!text.contains("wrong-token"), "{text}");
+}

@@ -481,6 +481,39 @@ async fn refused_requests_about_unknown_repos_leave_no_lock_file_behind() {
 }
 
 #[tokio::test]
+async fn a_recovery_marker_that_is_a_symlink_is_never_followed() {
+    let server = TestServer::new().await;
+    server.create_repo("mac").await;
+    let victim = server.dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("precious"), "keep me").unwrap();
+    for marker in [".mac.deleting", ".mac.creating", ".gone.deleting"] {
+        std::os::unix::fs::symlink(&victim, server.root().join(marker)).unwrap();
+    }
+    // Each operation on a repo recovers its half-done create or delete first.
+    let (status, body) = server
+        .patch("/repos/mac", json!({"append_only": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server.get("/repos/mac/keys").await;
+    assert_eq!(
+        (status, body.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(1))
+    );
+    server.create_repo("gone").await;
+    server.domain.recover_all().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(victim.join("precious")).unwrap(),
+        "keep me"
+    );
+    for marker in [".mac.deleting", ".mac.creating", ".gone.deleting"] {
+        let meta = std::fs::symlink_metadata(server.root().join(marker)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{marker}");
+    }
+    assert_eq!(server.auth_keys_text().lines().count(), 2);
+}
+
+#[tokio::test]
 async fn a_silent_connection_is_closed_after_the_first_byte_timeout() {
     let server = TestServer::with(Options {
         limits: Limits {

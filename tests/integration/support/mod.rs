@@ -493,6 +493,11 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(dir: &std::path::Path) -> Serve {
+        Serve::start_logging_to(dir, std::process::Stdio::null())
+    }
+
+    /// Like `start`, with serve's log (its stderr) going to `log`.
+    pub fn start_logging_to(dir: &std::path::Path, log: std::process::Stdio) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -508,7 +513,7 @@ impl Serve {
             .env("BORGBOX_STATE_DIR", dir.join("state"))
             .env("BORGBOX_SCHEDULES", dir.join("schedules.json"))
             .env("BORGBOX_ALERTS", dir.join("alerts.json"))
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
