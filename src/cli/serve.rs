@@ -53,8 +53,9 @@ impl ServeCmd {
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let activity = Activity::default();
-            let backend = super::choose_backend(&settings, &activity, &clock).await?;
-            let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
+            let (backend, timers) = super::choose_backend(&settings, &activity, &clock).await?;
+            let domain =
+                Arc::new(Domain::new(settings, clock, backend.clone()).with_timers(timers));
             let background = start_background(&domain, &backend, &activity, idle_timeout);
             let app = api::router(AppState::new(domain, activity.clone()));
             serve::run(

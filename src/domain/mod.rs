@@ -41,6 +41,7 @@ use crate::keys::{AddedAt, KeyStore, KeyUse};
 use crate::model::{JobId, RepoName};
 use crate::repos::Repos;
 use crate::schedules::store::ScheduleStore;
+use crate::schedules::timers::{NoTimers, Timers, TimersError};
 
 /// Why an operation was refused or failed: the cases a caller acts on. `api::error` maps
 /// them to status codes in one table.
@@ -115,6 +116,15 @@ impl From<BackendError> for Error {
     }
 }
 
+impl From<TimersError> for Error {
+    fn from(err: TimersError) -> Self {
+        match err {
+            TimersError::Unavailable(e) => Error::Unavailable(e),
+            TimersError::Other(e) => Error::Internal(e),
+        }
+    }
+}
+
 impl From<JobError> for Error {
     fn from(err: JobError) -> Self {
         match err {
@@ -157,6 +167,7 @@ pub struct Domain {
     alerts: AlertStore,
     notifier: Notifier,
     backend: Arc<dyn Backend>,
+    timers: Arc<dyn Timers>,
     /// Woken after a schedule or alert changed (the process backend's ticker waits on it).
     changed: tokio::sync::Notify,
 }
@@ -195,10 +206,18 @@ impl Domain {
             alerts: crate::alerts::alert_store(settings.alerts.clone()),
             notifier,
             backend,
+            timers: Arc::new(NoTimers),
             changed: tokio::sync::Notify::new(),
             clock,
             settings,
         }
+    }
+
+    /// The same, keeping borg's timers with `timers` (by default there are none: the
+    /// process backend's ticker reads the files).
+    pub fn with_timers(mut self, timers: Arc<dyn Timers>) -> Domain {
+        self.timers = timers;
+        self
     }
 
     pub fn backend_name(&self) -> &'static str {

@@ -295,7 +295,7 @@ impl Domain {
                 ))
             })
             .await?;
-        self.backend.sync_timers(&timers, reload).await?;
+        self.timers.sync(&timers, reload).await?;
         Ok(())
     }
 }
