@@ -165,6 +165,9 @@ pub struct Key {
     /// That login's client address; `""` when unknown.
     pub last_used_from: String,
     pub append_only: bool,
+    /// False for a line without `restrict` (a hand-tagged or migrated line), which may
+    /// forward ports; the next edit of the repo's keys or flags adds it.
+    pub restricted: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

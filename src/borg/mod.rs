@@ -20,6 +20,7 @@ use crate::config::Secret;
 pub const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(120);
 pub const BREAK_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+pub const CONFIG_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long borg gets between SIGINT and SIGKILL after a timeout.
 const KILL_GRACE: Duration = Duration::from_secs(10);
 /// Passphrases go into a pipe before borg starts, so they must fit its buffer.
@@ -67,6 +68,17 @@ pub fn list_archives(repo: &Path) -> Invocation {
         ],
         env: vec![("TZ".into(), "UTC".into())],
     }
+}
+
+/// `borg config <repo> storage_quota <bytes>`, or with 0 `borg config -d <repo>
+/// storage_quota`: the repository's own quota (its section needs no key or passphrase).
+pub fn set_storage_quota(repo: &Path, bytes: u64) -> Invocation {
+    let repo = repo.display().to_string();
+    let args = match bytes {
+        0 => vec!["config".into(), "-d".into(), repo, "storage_quota".into()],
+        n => vec!["config".into(), repo, "storage_quota".into(), n.to_string()],
+    };
+    Invocation { args, env: vec![] }
 }
 
 pub fn break_lock(repo: &Path) -> Invocation {

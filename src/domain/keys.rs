@@ -147,6 +147,7 @@ impl Domain {
                     storage_quota: current.storage_quota,
                 };
                 keys.append_line(domain.line(&name, &key, flags)?);
+                keys.restrict(&name);
                 Ok::<_, Error>(flags.append_only)
             })?;
             domain.record_added(&name, &key.fingerprint);
@@ -170,9 +171,13 @@ impl Domain {
             if !domain.repos.exists(&name) {
                 return Err(Error::RepoNotFound);
             }
-            let removed = domain
-                .keys
-                .modify(|keys| Ok::<_, Error>(keys.remove_key(&name, &fingerprint)))?;
+            let removed = domain.keys.modify(|keys| {
+                let removed = keys.remove_key(&name, &fingerprint);
+                if removed {
+                    keys.restrict(&name);
+                }
+                Ok::<_, Error>(removed)
+            })?;
             if !removed {
                 return Err(Error::NotFound("key"));
             }

@@ -23,7 +23,7 @@ type RepoGauge = (
     fn(&RepoView, i64) -> Option<i64>,
 );
 
-const REPO_GAUGES: [RepoGauge; 10] = [
+const REPO_GAUGES: [RepoGauge; 11] = [
     (
         "borgbox_repo_size_bytes",
         "Bytes of the repo's files.",
@@ -72,6 +72,11 @@ const REPO_GAUGES: [RepoGauge; 10] = [
         "borgbox_repo_keys",
         "Managed authorized_keys lines of the repo.",
         |r, _| Some(r.registration.keys as i64),
+    ),
+    (
+        "borgbox_repo_unrestricted_keys",
+        "Managed lines of the repo without restrict (they may forward ports); the next edit of the repo repairs them.",
+        |r, _| Some(r.registration.unrestricted as i64),
     ),
     (
         "borgbox_repo_sessions",

@@ -389,6 +389,9 @@ impl Domain {
         }
         let quota = quota(update.storage_quota_bytes)?;
         let _lock = self.lock_known_repo(name).await?;
+        if let Some(quota) = quota {
+            self.follow_quota_in_repository(name, quota).await?;
+        }
         let name = name.clone();
         self.blocking(move |domain| {
             if !domain.repos.exists(&name) {
@@ -427,6 +430,46 @@ impl Domain {
             domain.repo_detail(&name)
         })
         .await
+    }
+
+    /// Under the repo's lock, before its lines change: a `borg init` through a forced
+    /// command with `--storage-quota` wrote that quota into the repository's own config,
+    /// which borg keeps enforcing once the lines lose it. When the repository holds the
+    /// very quota borgbox's lines carry, it follows the new one (0 deletes it); a value
+    /// of the repository's own is left alone (and reported as `quota_source: repository`).
+    async fn follow_quota_in_repository(self: &Arc<Self>, name: &RepoName, new: u64) -> Result<()> {
+        let (path, lines, own) = {
+            let name = name.clone();
+            self.blocking(move |domain| {
+                let lines = domain
+                    .keys
+                    .read()?
+                    .summary()
+                    .remove(name.as_str())
+                    .map_or(0, |keys| keys.storage_quota);
+                let path = domain.repos.path(&name);
+                let own = fs::read_to_string(path.join("config"))
+                    .map(|text| borg::output::parse_repo_config(&text))
+                    .unwrap_or_default();
+                Ok((path, lines, own.is_repository.then_some(own.storage_quota)))
+            })
+            .await?
+        };
+        if lines == 0 || own != Some(lines) || lines == new {
+            return Ok(());
+        }
+        self.borg
+            .run(
+                &borg::set_storage_quota(&path, new),
+                None,
+                borg::CONFIG_TIMEOUT,
+            )
+            .await?;
+        log::info!(
+            borgbox_repo = name.as_str();
+            "set the repository's own storage_quota of repo {name} to {new} bytes (0 = none), as its keys'"
+        );
+        Ok(())
     }
 
     /// 409 while a job of the repo is queued or running (API.md 6.8, 8.3).

@@ -31,6 +31,9 @@ pub struct ManagedKey {
     pub append_only: bool,
     /// `--storage-quota` in bytes; 0 = none.
     pub storage_quota: u64,
+    /// The line carries `restrict` and nothing that undoes it (`port-forwarding`, `pty`…):
+    /// without it the key may forward ports into the server's network.
+    pub restricted: bool,
 }
 
 /// A repo's managed lines in brief, for `GET /repos`.
@@ -41,6 +44,8 @@ pub struct RepoKeys {
     pub all_append_only: bool,
     /// The first line's `--storage-quota` (API.md 16.1); 0 = none.
     pub storage_quota: u64,
+    /// Lines not `restricted` (`ManagedKey`), until the next edit of the repo repairs them.
+    pub unrestricted: usize,
 }
 
 /// Which line already carries a key blob.
@@ -82,9 +87,11 @@ impl AuthorizedKeys {
                 keys: 0,
                 all_append_only: true,
                 storage_quota: flags.storage_quota,
+                unrestricted: 0,
             });
             entry.keys += 1;
             entry.all_append_only &= flags.append_only;
+            entry.unrestricted += usize::from(!m.restricted(line));
         }
         repos
     }
@@ -146,7 +153,7 @@ impl AuthorizedKeys {
         borg: &Path,
         repo_path: &Path,
     ) -> Result<usize, UnsafePath> {
-        let mut changed = 0;
+        let before = self.lines.clone();
         for raw in &mut self.lines {
             let line = content(raw);
             let Some(m) = managed(line).filter(|m| m.repo == *repo) else {
@@ -159,13 +166,56 @@ impl AuthorizedKeys {
                 (None, Some(options)) => (options.start..options.start, format!("{option},")),
                 (None, None) => (m.key.algo.start..m.key.algo.start, format!("{option} ")),
             };
-            if line[at.clone()] == *new.as_bytes() {
-                continue;
+            if line[at.clone()] != *new.as_bytes() {
+                *raw = [&raw[..at.start], new.as_bytes(), &raw[at.end..]].concat();
             }
-            *raw = [&raw[..at.start], new.as_bytes(), &raw[at.end..]].concat();
+        }
+        self.restrict(repo);
+        Ok(self
+            .lines
+            .iter()
+            .zip(&before)
+            .filter(|(a, b)| a != b)
+            .count())
+    }
+
+    /// Gives each of the repo's managed lines that is not `restricted` a `restrict` option
+    /// and drops the options that would undo it; returns how many lines changed. Every
+    /// edit of a repo's lines ends with this, so a hand-tagged line is repaired by the next.
+    pub fn restrict(&mut self, repo: &RepoName) -> usize {
+        let mut changed = 0;
+        for raw in &mut self.lines {
+            let line = content(raw);
+            let Some(m) = managed(line).filter(|m| m.repo == *repo && !m.restricted(line)) else {
+                continue;
+            };
+            // `restrict` goes last, after anything that could have undone it is dropped.
+            let (at, new) = match &m.key.options {
+                Some(field) => {
+                    let kept: Vec<&[u8]> = split_options(line, field.clone())
+                        .into_iter()
+                        .map(|o| &line[o])
+                        .filter(|o| {
+                            !o.is_empty()
+                                && option_name(o).is_none_or(|n| {
+                                    n != "restrict" && !UNDOES_RESTRICT.contains(&n.as_str())
+                                })
+                        })
+                        .collect();
+                    let mut new = kept.join(&b","[..]);
+                    new.extend_from_slice(if new.is_empty() {
+                        b"restrict"
+                    } else {
+                        b",restrict"
+                    });
+                    (field.clone(), new)
+                }
+                None => (m.key.algo.start..m.key.algo.start, b"restrict ".to_vec()),
+            };
+            *raw = [&raw[..at.start], &new, &raw[at.end..]].concat();
             changed += 1;
         }
-        Ok(changed)
+        changed
     }
 
     fn managed_lines(&self) -> impl Iterator<Item = (&[u8], Managed)> {
@@ -191,7 +241,40 @@ struct Managed {
     tag_end: usize,
 }
 
+/// Options that, after `restrict`, allow again what it forbids (sshd(8)).
+const UNDOES_RESTRICT: [&str; 5] = [
+    "agent-forwarding",
+    "port-forwarding",
+    "pty",
+    "user-rc",
+    "x11-forwarding",
+];
+
+/// An option's name, lowercased (sshd matches them in any case).
+fn option_name(option: &[u8]) -> Option<String> {
+    let end = option
+        .iter()
+        .position(|b| *b == b'=')
+        .unwrap_or(option.len());
+    std::str::from_utf8(&option[..end])
+        .ok()
+        .map(str::to_ascii_lowercase)
+}
+
 impl Managed {
+    /// `restrict` is among the options and nothing after it undoes it.
+    fn restricted(&self, line: &[u8]) -> bool {
+        let Some(field) = self.key.options.clone() else {
+            return false;
+        };
+        let names: Vec<String> = split_options(line, field)
+            .into_iter()
+            .filter_map(|o| option_name(&line[o]))
+            .collect();
+        names.iter().any(|n| n == "restrict")
+            && !names.iter().any(|n| UNDOES_RESTRICT.contains(&n.as_str()))
+    }
+
     fn describe(&self, line: &[u8]) -> ManagedKey {
         ManagedKey {
             fingerprint: self.fingerprint(line),
@@ -199,6 +282,7 @@ impl Managed {
             comment: String::from_utf8_lossy(line[self.tag_end..].trim_ascii()).into_owned(),
             append_only: self.flags(line).append_only,
             storage_quota: self.flags(line).storage_quota,
+            restricted: self.restricted(line),
         }
     }
 
@@ -490,6 +574,7 @@ mod tests {
                     comment: "first key".to_owned(),
                     append_only: true,
                     storage_quota: 0,
+                    restricted: true,
                 },
                 ManagedKey {
                     fingerprint: key(3).fingerprint(),
@@ -497,6 +582,7 @@ mod tests {
                     comment: String::new(),
                     append_only: false,
                     storage_quota: 0,
+                    restricted: true,
                 },
             ]
         );
@@ -508,6 +594,7 @@ mod tests {
                 keys: 2,
                 all_append_only: false,
                 storage_quota: 0,
+                unrestricted: 0,
             }
         );
         assert_eq!(
@@ -516,6 +603,7 @@ mod tests {
                 keys: 1,
                 all_append_only: false,
                 storage_quota: 0,
+                unrestricted: 0,
             }
         );
         assert_eq!(
@@ -666,6 +754,75 @@ mod tests {
     }
 
     #[test]
+    fn a_managed_line_without_restrict_is_reported_and_repaired_by_the_next_edit() {
+        let repo = name("mac");
+        let path = repo_path(&repo);
+        let blob = |n: u8| key(n).blob_b64;
+        let command = format!("command=\"{BORG} serve --restrict-to-repository /srv/repos/mac\"");
+        let file = format!(
+            "{}\n\
+             ssh-ed25519 {} # borgbox:mac hand-tagged\n\
+             no-pty,{command} ssh-ed25519 {} # borgbox:mac migrated\r\n\
+             {command},restrict,Port-Forwarding,pty ssh-ed25519 {} # borgbox:mac undone\n\
+             ssh-ed25519 {} # borgbox:other\n",
+            line("mac", 1, false, "written"),
+            blob(2),
+            blob(3),
+            blob(4),
+            blob(5),
+        );
+        let mut keys = AuthorizedKeys::parse(file.as_bytes());
+        let restricted = |keys: &AuthorizedKeys| {
+            keys.managed(&repo)
+                .iter()
+                .map(|k| k.restricted)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(restricted(&keys), [true, false, false, false]);
+        assert_eq!(keys.summary()["mac"].unrestricted, 3);
+        assert_eq!(keys.summary()["other"].unrestricted, 1);
+        // Any edit of the repo's lines: here a change of append-only.
+        let on = |flags: ServeFlags| ServeFlags {
+            append_only: true,
+            ..flags
+        };
+        assert_eq!(keys.set_flags(&repo, on, Path::new(BORG), &path), Ok(4));
+        assert_eq!(restricted(&keys), [true; 4]);
+        assert_eq!(keys.summary()["mac"].unrestricted, 0);
+        let on_command = format!(
+            "command=\"{BORG} serve --append-only --restrict-to-repository /srv/repos/mac\""
+        );
+        let lines: Vec<String> = text(&keys).lines().map(str::to_owned).collect();
+        assert_eq!(
+            lines[1],
+            format!(
+                "{on_command},restrict ssh-ed25519 {} # borgbox:mac hand-tagged",
+                blob(2)
+            )
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                "no-pty,{on_command},restrict ssh-ed25519 {} # borgbox:mac migrated",
+                blob(3)
+            )
+        );
+        assert!(text(&keys).contains("migrated\r\n"));
+        assert_eq!(
+            lines[3],
+            format!(
+                "{on_command},restrict ssh-ed25519 {} # borgbox:mac undone",
+                blob(4)
+            )
+        );
+        // Other repos' lines are not touched; a restricted repo changes nothing.
+        assert_eq!(lines[4], format!("ssh-ed25519 {} # borgbox:other", blob(5)));
+        assert_eq!(keys.restrict(&repo), 0);
+        assert_eq!(keys.restrict(&name("other")), 1);
+        assert!(keys.managed(&name("other"))[0].restricted);
+    }
+
+    #[test]
     fn blob_owner_sees_every_key_line() {
         let file = [foreign().concat(), line("mac", 1, false, "")].concat();
         let keys = AuthorizedKeys::parse(file.as_bytes());
@@ -756,8 +913,8 @@ mod tests {
                 format!("{}\r\n", line("mac", 1, true, "a")),
                 foreign.clone(),
                 format!("no-pty,{option},restrict ssh-ed25519 {blob} # borgbox:mac b\n"),
-                format!("{option},no-pty ssh-ed25519 {blob} # borgbox:mac\n"),
-                format!("  {option} ssh-ed25519 {blob} # borgbox:mac c"),
+                format!("{option},no-pty,restrict ssh-ed25519 {blob} # borgbox:mac\n"),
+                format!("  {option},restrict ssh-ed25519 {blob} # borgbox:mac c"),
                 format!("\n{}", line("mac2", 2, false, "")),
             ]
             .concat()
@@ -786,6 +943,7 @@ mod tests {
                 keys: 4,
                 all_append_only: false,
                 storage_quota: 0,
+                unrestricted: 0,
             }
         );
     }
@@ -933,6 +1091,7 @@ mod tests {
                 comment: crate::keys::sanitize_comment(&comment),
                 append_only,
                 storage_quota: quota,
+                restricted: true,
             };
             prop_assert_eq!(keys.managed(&repo), vec![expected]);
             prop_assert_eq!(keys.blob_owner(&key.blob_b64), Some(BlobOwner::Managed(repo)));

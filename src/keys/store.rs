@@ -188,6 +188,7 @@ mod tests {
                 keys: 1,
                 all_append_only: false,
                 storage_quota: 0,
+                unrestricted: 0,
             };
             assert_eq!(summary.get(repo.as_str()), Some(&one));
         }

@@ -296,6 +296,7 @@ async fn metrics_pass_promtool_and_carry_the_tree_they_describe() {
     assert_eq!(get(r#"borgbox_repo_initialized{repo="empty"}"#), 0);
     assert_eq!(get(r#"borgbox_repo_keys{repo="laptop"}"#), 0);
     assert_eq!(get(r#"borgbox_repo_keys{repo="empty"}"#), 1);
+    assert_eq!(get(r#"borgbox_repo_unrestricted_keys{repo="empty"}"#), 0);
     assert_eq!(get(r#"borgbox_repo_sessions{repo="laptop"}"#), 0);
     let last_write = time::OffsetDateTime::parse(
         laptop["last_write"].as_str().unwrap(),
@@ -355,6 +356,7 @@ async fn metrics_pass_promtool_and_carry_the_tree_they_describe() {
         "borgbox_repo_append_only",
         "borgbox_repo_locked",
         "borgbox_repo_keys",
+        "borgbox_repo_unrestricted_keys",
         "borgbox_repo_sessions",
         "borgbox_job_last_finished_timestamp_seconds",
         "borgbox_job_last_exit_code",
@@ -375,5 +377,98 @@ async fn metrics_pass_promtool_and_carry_the_tree_they_describe() {
     assert_eq!(
         (&keys[0]["last_used_at"], &keys[0]["last_used_from"]),
         (&Value::from(""), &Value::from(""))
+    );
+}
+
+/// The repository's own `storage_quota` as its config file says.
+fn own_quota(server: &TestServer, repo: &str) -> Option<String> {
+    let config = std::fs::read_to_string(server.root().join(repo).join("config")).unwrap();
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("storage_quota = "))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_quota_the_repository_got_at_init_follows_the_api_and_can_be_removed() {
+    let server = TestServer::new().await;
+    let key = keygen(server.dir.path(), "ed25519", "laptop");
+    let (status, body) = server
+        .post(
+            "/repos",
+            json!({"name": "laptop", "pubkey": key, "storage_quota_bytes": 10_000_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let url = format!(
+        "ssh://borg@backup.test{}",
+        server.root().join("laptop").display()
+    );
+    // borg init through the forced command writes the quota into the repository too.
+    let init = client_borg(&server, "laptop", &["init", "-e", "repokey-blake2", &url]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    assert_eq!(own_quota(&server, "laptop").as_deref(), Some("10000000"));
+    let big = random_file(server.dir.path(), "big", 12_000_000);
+    let over = client_borg(&server, "laptop", &["create", &format!("{url}::big"), &big]);
+    assert!(!over.status.success(), "a 12 MB backup fit a 10 MB quota");
+
+    // A change of the quota borgbox set changes the repository's own too.
+    let (status, repo) = server
+        .patch("/repos/laptop", json!({"storage_quota_bytes": 11_000_000}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{repo}");
+    assert_eq!(own_quota(&server, "laptop").as_deref(), Some("11000000"));
+
+    // Removed: the next large backup succeeds.
+    let (status, repo) = server
+        .patch("/repos/laptop", json!({"storage_quota_bytes": 0}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{repo}");
+    assert_eq!(
+        (
+            repo["storage_quota_bytes"].as_u64(),
+            repo["quota_source"].as_str()
+        ),
+        (Some(0), Some(""))
+    );
+    assert_eq!(own_quota(&server, "laptop"), None);
+    let again = client_borg(&server, "laptop", &["create", &format!("{url}::big"), &big]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // A quota of the repository's own (not the one borgbox set) is left alone, and said.
+    let (status, _) = server
+        .patch("/repos/laptop", json!({"storage_quota_bytes": 20_000_000}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let path = server.root().join("laptop").display().to_string();
+    let set = Command::new("borg")
+        .args(["config", &path, "storage_quota", "50000000"])
+        .env("BORG_BASE_DIR", server.dir.path().join("operator"))
+        .output()
+        .unwrap();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let (status, repo) = server
+        .patch("/repos/laptop", json!({"storage_quota_bytes": 0}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{repo}");
+    assert_eq!(own_quota(&server, "laptop").as_deref(), Some("50000000"));
+    assert_eq!(
+        (
+            repo["storage_quota_bytes"].as_u64(),
+            repo["quota_source"].as_str()
+        ),
+        (Some(50_000_000), Some("repository"))
     );
 }

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{keygen, ssh_fingerprint, TestServer};
+use crate::support::{keygen, ssh_fingerprint, TestServer, TOKEN};
 
 #[tokio::test]
 async fn several_keys_per_repo_in_file_order() {
@@ -242,4 +242,63 @@ async fn key_endpoints_of_unknown_or_invalid_repos_are_404() {
         );
     }
     assert_eq!(server.auth_keys_text(), "");
+}
+
+/// A hand-tagged line (no `restrict`: its key could forward ports) is reported, counted in
+/// /metrics, and repaired by the next edit of the repo.
+#[tokio::test]
+async fn a_managed_line_without_restrict_is_reported_counted_and_repaired() {
+    let server = TestServer::new().await;
+    server.create_repo("mac").await;
+    let hand = keygen(server.dir.path(), "ed25519", "hand");
+    let hand = hand.split(' ').take(2).collect::<Vec<_>>().join(" ");
+    let mut text = server.auth_keys_text();
+    text.push_str(&format!("{hand} # borgbox:mac by-hand\n"));
+    std::fs::write(server.auth_keys(), text).unwrap();
+
+    let restricted = || async {
+        let (status, keys) = server.get("/repos/mac/keys").await;
+        assert_eq!(status, StatusCode::OK);
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["restricted"].as_bool().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let unrestricted_metric = || async {
+        let text = server
+            .client
+            .get(format!("{}/metrics", server.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(r#"borgbox_repo_unrestricted_keys{repo="mac"} "#))
+            .unwrap_or_else(|| panic!("{text}"))
+            .to_owned()
+    };
+    assert_eq!(restricted().await, [true, false]);
+    assert_eq!(unrestricted_metric().await, "1");
+
+    let (status, body) = server
+        .patch("/repos/mac", json!({"append_only": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(restricted().await, [true, true]);
+    assert_eq!(unrestricted_metric().await, "0");
+    let line = server
+        .auth_keys_text()
+        .lines()
+        .find(|l| l.ends_with("by-hand"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains("--append-only --restrict-to-repository")
+            && line.contains(&format!("\",restrict {hand} # borgbox:mac by-hand")),
+        "{line}"
+    );
 }

@@ -32,6 +32,7 @@ pub async fn list(
                 last_used_at: Stamp::from(k.last_used.as_ref().map(|u| u.at)).to_string(),
                 last_used_from: k.last_used.map(|u| u.from).unwrap_or_default(),
                 append_only: k.key.append_only,
+                restricted: k.key.restricted,
             })
             .collect(),
     ))
