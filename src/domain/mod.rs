@@ -276,13 +276,12 @@ impl Domain {
 
     /// Whether anything on disk belongs to `name` (see `lock_known_repo`).
     fn knows(&self, name: &RepoName) -> Result<bool> {
-        let root = self.repos.root();
-        let present = |path: PathBuf| std::fs::symlink_metadata(path).is_ok();
-        Ok(present(files::lock_path(&self.lock_path(name)))
-            || present(self.repos.path(name))
-            || present(repos::hidden(root, name, "creating"))
-            || present(repos::hidden(root, name, "deleting"))
-            || !self.keys.read()?.managed(name).is_empty())
+        Ok(
+            std::fs::symlink_metadata(files::lock_path(&self.lock_path(name))).is_ok()
+                || self.repos.occupied(name)
+                || self.repos.half_done(name)
+                || !self.keys.read()?.managed(name).is_empty(),
+        )
     }
 
     /// Runs blocking file work (flock, directory walks) off the async workers.
