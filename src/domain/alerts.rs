@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{Domain, Error, Result};
 use crate::alerts::rules::{self, Seen};
 use crate::alerts::webhook::Delivery;
-use crate::alerts::{sort, Alert, AlertInput, AlertView, Pending, LIMIT};
+use crate::alerts::{sort, Alert, AlertInput, AlertView, Pending};
 use crate::config::Secret;
 use crate::logging::message_id;
 use crate::model::{AlertId, RepoName};
@@ -74,29 +74,11 @@ impl Domain {
         name: &RepoName,
         input: AlertInput,
     ) -> Result<AlertView> {
-        // Under the repo's lock: an alert never outlives a delete running meanwhile.
-        let _lock = self.lock_known_repo(name).await?;
-        let name = name.clone();
         let alert = self
-            .blocking(move |domain| {
-                if !domain.repos.exists(&name) {
-                    return Err(Error::RepoNotFound);
-                }
-                let alert = Alert::create(AlertId::random(), name, &input, domain.now())
-                    .map_err(Error::Invalid)?;
-                domain.alerts.modify(|all| {
-                    if all.len() >= LIMIT {
-                        return Err(Error::Invalid(format!(
-                            "too many alerts: borgbox keeps at most {LIMIT}"
-                        )));
-                    }
-                    all.push(alert.clone());
-                    Ok(())
-                })?;
-                Ok(alert)
+            .add_entry(name, move |domain, name| {
+                Alert::create(AlertId::random(), name, &input, domain.now()).map_err(Error::Invalid)
             })
             .await?;
-        self.alert_changed(&alert, "created").await;
         Ok(alert.view())
     }
 
@@ -107,39 +89,19 @@ impl Domain {
         input: AlertInput,
     ) -> Result<AlertView> {
         let alert = self
-            .blocking(move |domain| {
-                domain.alerts.modify(|all| {
-                    let alert = all
-                        .iter_mut()
-                        .find(|a| a.id == id)
-                        .ok_or(Error::NotFound("alert"))?;
-                    *alert = alert.merge(&input).map_err(Error::Invalid)?;
-                    Ok(alert.clone())
-                })
+            .change_entry(id, move |_, alert: &Alert| {
+                alert.merge(&input).map_err(Error::Invalid)
             })
             .await?;
-        self.alert_changed(&alert, "changed").await;
         Ok(alert.view())
     }
 
     /// DELETE /alerts/{id}.
     pub async fn delete_alert(self: &Arc<Self>, id: AlertId) -> Result<()> {
-        let alert = self
-            .blocking(move |domain| {
-                domain.alerts.modify(|all| {
-                    let at = all
-                        .iter()
-                        .position(|a| a.id == id)
-                        .ok_or(Error::NotFound("alert"))?;
-                    Ok(all.remove(at))
-                })
-            })
-            .await?;
-        self.alert_changed(&alert, "deleted").await;
-        Ok(())
+        self.remove_entry::<Alert>(id).await.map(drop)
     }
 
-    async fn alert_changed(self: &Arc<Self>, alert: &Alert, what: &str) {
+    pub(super) fn log_alert_change(&self, alert: &Alert, what: &str) {
         // Never the URL (it may carry a token) nor the secret.
         log::info!(
             message_id = message_id::ALERT_CHANGED,
@@ -148,7 +110,6 @@ impl Domain {
             "{what} alert {} on repo {} (stale after {} h, enabled: {})",
             alert.id, alert.repo, alert.stale_after_hours, alert.enabled
         );
-        self.reconcile().await;
     }
 
     /// What the monitor sees of `repo` now.

@@ -9,6 +9,7 @@
 //! operation on that repo left half-done (`recover`).
 
 mod alerts;
+mod entries;
 mod jobs;
 mod keys;
 mod metrics;
