@@ -138,6 +138,20 @@ fn lower_layers_do_not_import_upper_ones() {
     assert!(found.is_empty(), "{found:#?}");
 }
 
+/// `api`'s own layers: the answer shapes (`wire`) and the extractors name no error type
+/// of ours; `error` turns both into answers (no cycle through `ErrorBody`).
+#[test]
+fn the_api_layers_import_downwards() {
+    let mut found = offenders(&["super::error", "api::error", "super::wire"], |p| {
+        p != "src/api/extract.rs"
+    });
+    found.extend(offenders(
+        &["super::error", "api::error", "super::extract::Rejection"],
+        |p| p != "src/api/wire.rs",
+    ));
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 /// No module grows past ~600 lines of code (tests aside), so each stays one concern.
 #[test]
 fn no_source_file_is_much_over_600_lines_of_code() {
