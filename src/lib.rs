@@ -24,6 +24,7 @@ pub mod serve;
 pub mod state_dir;
 pub mod sysinfo;
 pub mod systemd;
+pub mod tls;
 
 #[cfg(test)]
 mod seams;

@@ -108,3 +108,44 @@ async fn break_lock_removes_a_stale_lock() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// API.md 17: an `X-Borg-Passphrase` that is not UTF-8 or is longer than 4 KiB is 400 with
+/// the JSON error, and borg is not run; a valid UTF-8 one borg rejects is 502 (8.2).
+#[tokio::test]
+async fn a_passphrase_header_that_is_not_valid_is_400() {
+    let server = TestServer::new().await;
+    encrypted_repo(&server, "mac");
+    let long = "x".repeat(4097);
+    for value in [&b"\xff\xfe"[..], b"caf\xc3", long.as_bytes()] {
+        let response = server
+            .client
+            .get(format!("{}/repos/mac/archives", server.base))
+            .bearer_auth(TOKEN)
+            .header(
+                "X-Borg-Passphrase",
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("X-Borg-Passphrase"));
+    }
+    let utf8 = "pässwörd".as_bytes();
+    let response = server
+        .client
+        .get(format!("{}/repos/mac/archives", server.base))
+        .bearer_auth(TOKEN)
+        .header(
+            "X-Borg-Passphrase",
+            reqwest::header::HeaderValue::from_bytes(utf8).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+}

@@ -218,3 +218,46 @@ async fn failed_logins_are_logged_once_per_address_and_minute_and_audit_lines_fl
     assert!(text.contains("deleted repo mac"), "{text}");
     assert!(!text.contains("wrong-token"), "{text}");
 }
+
+/// API.md 17: HEAD on a GET route answers like the GET, without a body.
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let server = TestServer::new().await;
+    server.create_repo("mac").await;
+    for (path, status) in [
+        ("/repos", StatusCode::OK),
+        ("/repos/mac", StatusCode::OK),
+        ("/repos/mac/keys", StatusCode::OK),
+        ("/info", StatusCode::OK),
+        ("/repos/nope", StatusCode::NOT_FOUND),
+    ] {
+        let get = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let head = server
+            .client
+            .head(format!("{}{path}", server.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!((get.status(), head.status()), (status, status), "{path}");
+        assert_eq!(
+            head.headers()[header::CONTENT_TYPE],
+            get.headers()[header::CONTENT_TYPE],
+            "{path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    let unauthenticated = server
+        .client
+        .head(format!("{}/repos", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+}

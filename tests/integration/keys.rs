@@ -302,3 +302,29 @@ async fn a_managed_line_without_restrict_is_reported_counted_and_repaired() {
         "{line}"
     );
 }
+
+/// API.md 17: with an existing repo, a fingerprint that matches none of its keys is 404
+/// "key not found"; "repo not found" only when the repo is unknown.
+#[tokio::test]
+async fn an_unknown_key_of_a_known_repo_is_key_not_found() {
+    let server = TestServer::new().await;
+    server.create_repo("mac").await;
+    std::fs::create_dir(server.root().join("bare")).unwrap();
+    for (path, message) in [
+        ("/repos/mac/keys/SHA256:abc", "key not found"),
+        ("/repos/mac/keys/abc", "key not found"),
+        ("/repos/mac/keys/SHA256:", "key not found"),
+        ("/repos/mac/keys/a/b//c", "key not found"),
+        ("/repos/bare/keys/SHA256:abc", "key not found"),
+        ("/repos/nope/keys/SHA256:abc", "repo not found"),
+    ] {
+        let (status, body) = server.delete(path).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some(message)),
+            "{path}"
+        );
+    }
+    let (_, keys) = server.get("/repos/mac/keys").await;
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+}

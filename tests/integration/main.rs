@@ -20,3 +20,4 @@ mod openapi;
 mod repos;
 mod schedules;
 mod server;
+mod tls;
