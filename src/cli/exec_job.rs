@@ -15,6 +15,10 @@ pub struct ExecJobCmd {
     /// Send each output line to the journal with the job's fields, instead of stdout
     #[arg(long)]
     journal: bool,
+    /// Running in the job sandbox, which cannot write the schedules file: the schedule
+    /// learns the job's end from run-schedule, which waits for it
+    #[arg(long, hide = true)]
+    sandboxed: bool,
 }
 
 impl ExecJobCmd {
@@ -23,7 +27,12 @@ impl ExecJobCmd {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let code = runtime.block_on(crate::jobs::exec::run(&settings, &self.id, self.journal))?;
+        let code = runtime.block_on(crate::jobs::exec::run(
+            &settings,
+            &self.id,
+            self.journal,
+            self.sandboxed,
+        ))?;
         if code != 0 {
             // So `systemctl status` shows a failed job as failed.
             std::process::exit(code.clamp(1, 255));

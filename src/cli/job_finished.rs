@@ -18,6 +18,9 @@ pub struct JobFinishedCmd {
     #[command(flatten)]
     config: ConfigArgs,
     id: JobId,
+    /// Running in the job sandbox, which cannot write the schedules file (see exec-job)
+    #[arg(long, hide = true)]
+    sandboxed: bool,
 }
 
 /// The exit code to record from systemd's `EXIT_CODE` and `EXIT_STATUS` (API.md 9.2).
@@ -44,7 +47,8 @@ impl JobFinishedCmd {
         let now = SystemClock.now().unix_timestamp();
         let life = JobLife::new(
             JobStore::new(&settings.state_dir),
-            crate::schedules::store::schedule_store(settings.schedules.clone()),
+            (!self.sandboxed)
+                .then(|| crate::schedules::store::schedule_store(settings.schedules.clone())),
             settings.zone.clone(),
         );
         let recorded = life.finish_unrecorded(&self.id, &result, code, now);

@@ -11,7 +11,7 @@ use rand::Rng;
 use crate::activity::Activity;
 use crate::api::{self, state::AppState};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigArgs, Settings};
+use crate::config::{ConfigArgs, ConfigError, Settings};
 use crate::domain::ticker;
 use crate::domain::Domain;
 use crate::jobs::backend::Backend;
@@ -63,6 +63,7 @@ impl ServeCmd {
             .build()
             .context("failed to start the async runtime")?;
         runtime.block_on(async move {
+            refuse_unsupported_borg(&settings).await?;
             let listener = listener::from_systemd_or_bind(&settings.addr, dev).await?;
             // Only a socket-activated borgbox may exit when idle: systemd starts it again.
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
@@ -98,6 +99,25 @@ impl ServeCmd {
             backend.shutdown().await;
             Ok(())
         })
+    }
+}
+
+/// borg 2 is not supported yet (another repository format and command line): refuse to
+/// start with one line rather than misbehave on every request. Before taking the socket,
+/// like every other setting refused. borg runs only when its binary changed (cached).
+async fn refuse_unsupported_borg(settings: &Settings) -> anyhow::Result<()> {
+    let borg = crate::borg::Borg::new(settings.borg.clone(), &settings.state());
+    match borg.unsupported_version().await {
+        None => Ok(()),
+        Some(version) => Err(ConfigError::new(
+            "BORGBOX_BORG (--borg)",
+            format!(
+                "{} is {version}; borgbox supports borg {}.x only (borg 2 is not supported yet)",
+                settings.borg.display(),
+                crate::borg::SUPPORTED_MAJOR
+            ),
+        )
+        .into()),
     }
 }
 

@@ -201,6 +201,15 @@ impl Domain {
         .await
     }
 
+    /// Waits for a schedule's job to end, then records the end in its schedule (for
+    /// `run-schedule`: the job's sandbox cannot write the schedules file).
+    pub async fn schedule_job_ended(self: &Arc<Self>, job: &JobId) -> Result<()> {
+        if let Some(record) = self.jobs.wait_final(job).await {
+            self.job_ended(&record)?;
+        }
+        Ok(())
+    }
+
     /// A job ended: see `jobs::lifecycle::job_ended`.
     pub fn job_ended(&self, record: &JobRecord) -> Result<()> {
         Ok(crate::jobs::lifecycle::job_ended(&self.schedules, record)?)

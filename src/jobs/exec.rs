@@ -26,12 +26,19 @@ const SIGTERM_AFTER: Duration = Duration::from_secs(60);
 const SIGKILL_AFTER: Duration = Duration::from_secs(30);
 
 /// Runs job `id` to its end; its borg's exit code (-1 when borg could not start).
-pub async fn run(settings: &Settings, id: &JobId, journal: bool) -> anyhow::Result<i32> {
+/// `sandboxed`: the job's sandbox cannot write the schedules file; the schedule learns the
+/// job's end from `run-schedule`, which waits for it.
+pub async fn run(
+    settings: &Settings,
+    id: &JobId,
+    journal: bool,
+    sandboxed: bool,
+) -> anyhow::Result<i32> {
     let clock = SystemClock;
     let store = JobStore::new(&settings.state_dir);
     let life = JobLife::new(
         store.clone(),
-        crate::schedules::store::schedule_store(settings.schedules.clone()),
+        (!sandboxed).then(|| crate::schedules::store::schedule_store(settings.schedules.clone())),
         settings.zone.clone(),
     );
     // Before the record says running: a cancel's SIGINT from then on must find a handler.

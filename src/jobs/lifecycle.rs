@@ -16,7 +16,8 @@ use crate::schedules::{LastJob, LastStatus, Schedule};
 /// its end (`job-finished`).
 pub struct JobLife {
     store: JobStore,
-    schedules: ScheduleStore,
+    /// None in the job sandbox, which cannot write the schedules file.
+    schedules: Option<ScheduleStore>,
     zone: Zone,
 }
 
@@ -31,7 +32,7 @@ pub enum Begun {
 }
 
 impl JobLife {
-    pub fn new(store: JobStore, schedules: ScheduleStore, zone: Zone) -> JobLife {
+    pub fn new(store: JobStore, schedules: Option<ScheduleStore>, zone: Zone) -> JobLife {
         JobLife {
             store,
             schedules,
@@ -64,8 +65,10 @@ impl JobLife {
                 _ => Begun::Nothing,
             });
         };
-        if let Err(e) = job_began(&self.schedules, &record, &self.zone) {
-            log::warn!(borgbox_job_id = id.as_str(); "failed to record job {id} in its schedule: {e}");
+        if let Some(schedules) = &self.schedules {
+            if let Err(e) = job_began(schedules, &record, &self.zone) {
+                log::warn!(borgbox_job_id = id.as_str(); "failed to record job {id} in its schedule: {e}");
+            }
         }
         Ok(Begun::Running(record))
     }
@@ -119,7 +122,10 @@ impl JobLife {
     }
 
     fn ended(&self, record: &JobRecord) {
-        if let Err(e) = job_ended(&self.schedules, record) {
+        let Some(schedules) = &self.schedules else {
+            return;
+        };
+        if let Err(e) = job_ended(schedules, record) {
             log::warn!(borgbox_job_id = record.id.as_str(); "failed to record job {}'s end in its schedule: {e}", record.id);
         }
     }

@@ -10,6 +10,7 @@ mod alerts;
 mod archives;
 mod auth_and_errors;
 mod behaviour;
+mod borg_versions;
 mod capacity;
 mod config;
 mod console;
