@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{Domain, Error, Result};
 use crate::alerts::rules::{self, Seen};
 use crate::alerts::webhook::Delivery;
-use crate::alerts::{sort, Alert, AlertInput, AlertView, Pending};
+use crate::alerts::{sort, Alert, AlertInput, Pending};
 use crate::config::Secret;
 use crate::logging::message_id;
 use crate::model::{AlertId, RepoName};
@@ -34,7 +34,7 @@ struct Outgoing {
 }
 
 impl Domain {
-    pub async fn list_alerts(self: &Arc<Self>, repo: Option<RepoName>) -> Result<Vec<AlertView>> {
+    pub async fn list_alerts(self: &Arc<Self>, repo: Option<RepoName>) -> Result<Vec<Alert>> {
         self.blocking(move |domain| {
             if let Some(name) = &repo {
                 if !domain.repos.exists(name) {
@@ -49,7 +49,7 @@ impl Domain {
                 .cloned()
                 .collect();
             sort(&mut all);
-            Ok(all.iter().map(Alert::view).collect())
+            Ok(all)
         })
         .await
     }
@@ -63,9 +63,8 @@ impl Domain {
             .ok_or(Error::NotFound("alert"))
     }
 
-    pub async fn get_alert(self: &Arc<Self>, id: AlertId) -> Result<AlertView> {
-        self.blocking(move |domain| Ok(domain.find_alert(&id)?.view()))
-            .await
+    pub async fn get_alert(self: &Arc<Self>, id: AlertId) -> Result<Alert> {
+        self.blocking(move |domain| domain.find_alert(&id)).await
     }
 
     /// POST /repos/{name}/alerts.
@@ -73,27 +72,19 @@ impl Domain {
         self: &Arc<Self>,
         name: &RepoName,
         input: AlertInput,
-    ) -> Result<AlertView> {
-        let alert = self
-            .add_entry(name, move |domain, name| {
-                Alert::create(AlertId::random(), name, &input, domain.now()).map_err(Error::Invalid)
-            })
-            .await?;
-        Ok(alert.view())
+    ) -> Result<Alert> {
+        self.add_entry(name, move |domain, name| {
+            Alert::create(AlertId::random(), name, &input, domain.now()).map_err(Error::Invalid)
+        })
+        .await
     }
 
     /// PATCH /alerts/{id}: the monitor state is kept.
-    pub async fn update_alert(
-        self: &Arc<Self>,
-        id: AlertId,
-        input: AlertInput,
-    ) -> Result<AlertView> {
-        let alert = self
-            .change_entry(id, move |_, alert: &Alert| {
-                alert.merge(&input).map_err(Error::Invalid)
-            })
-            .await?;
-        Ok(alert.view())
+    pub async fn update_alert(self: &Arc<Self>, id: AlertId, input: AlertInput) -> Result<Alert> {
+        self.change_entry(id, move |_, alert: &Alert| {
+            alert.merge(&input).map_err(Error::Invalid)
+        })
+        .await
     }
 
     /// DELETE /alerts/{id}.

@@ -7,15 +7,15 @@ use axum::Json;
 use super::super::error::ApiError;
 use super::super::extract::{IdParam, RepoParam};
 use super::super::state::AppState;
-use super::super::wire::{AlertUpdateBody, ErrorBody, NewAlertBody, Status};
-use crate::alerts::AlertView;
+use super::super::wire::{AlertUpdateBody, AlertView, ErrorBody, NewAlertBody, Status};
 use crate::model::{AlertId, RepoName};
 
 #[utoipa::path(get, path = "/alerts", tag = "alerts", operation_id = "list_alerts",
     summary = "Every alert, oldest first",
     responses((status = 200, description = "[Alert]", body = Vec<AlertView>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<AlertView>>, ApiError> {
-    Ok(Json(state.domain.list_alerts(None).await?))
+    let alerts = state.domain.list_alerts(None).await?;
+    Ok(Json(alerts.iter().map(AlertView::of).collect()))
 }
 
 #[utoipa::path(get, path = "/repos/{name}/alerts", tag = "alerts",
@@ -28,7 +28,8 @@ pub async fn list_for_repo(
     State(state): State<AppState>,
     RepoParam(name): RepoParam,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
-    Ok(Json(state.domain.list_alerts(Some(name)).await?))
+    let alerts = state.domain.list_alerts(Some(name)).await?;
+    Ok(Json(alerts.iter().map(AlertView::of).collect()))
 }
 
 /// The five fields of API.md 12.1; `secret` omitted or null keeps, `""` clears.
@@ -53,7 +54,7 @@ pub async fn create(
     body: NewAlertBody,
 ) -> Result<(StatusCode, Json<AlertView>), ApiError> {
     let alert = state.domain.create_alert(&name, body.into()).await?;
-    Ok((StatusCode::CREATED, Json(alert)))
+    Ok((StatusCode::CREATED, Json(AlertView::of(&alert))))
 }
 
 #[utoipa::path(get, path = "/alerts/{id}", tag = "alerts", operation_id = "get_alert",
@@ -66,7 +67,8 @@ pub async fn show(
     State(state): State<AppState>,
     id: IdParam<AlertId>,
 ) -> Result<Json<AlertView>, ApiError> {
-    Ok(Json(state.domain.get_alert(id.get()?).await?))
+    let alert = state.domain.get_alert(id.get()?).await?;
+    Ok(Json(AlertView::of(&alert)))
 }
 
 #[utoipa::path(patch, path = "/alerts/{id}", tag = "alerts", operation_id = "update_alert",
@@ -83,7 +85,8 @@ pub async fn update(
     body: AlertUpdateBody,
 ) -> Result<Json<AlertView>, ApiError> {
     let id = id.get()?;
-    Ok(Json(state.domain.update_alert(id, body.into()).await?))
+    let alert = state.domain.update_alert(id, body.into()).await?;
+    Ok(Json(AlertView::of(&alert)))
 }
 
 #[utoipa::path(delete, path = "/alerts/{id}", tag = "alerts", operation_id = "delete_alert",
