@@ -8,13 +8,14 @@ use anyhow::Context;
 use clap::Args;
 use rand::Rng;
 
+use crate::activity::Activity;
 use crate::api::{self, state::AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigArgs, ConfigError, Settings};
+use crate::domain::ticker;
 use crate::domain::Domain;
 use crate::jobs::backend::Backend;
-use crate::serve::idle::Activity;
-use crate::serve::{self, listener, ticker, Limits, Security};
+use crate::serve::{self, listener, Limits, Security};
 use crate::tls::{self as tls, Choice, Tls, TlsArgs};
 
 #[derive(Debug, Args)]
@@ -69,8 +70,9 @@ impl ServeCmd {
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let activity = Activity::default();
-            let backend = super::choose_backend(&settings, &activity, &clock).await?;
-            let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
+            let (backend, timers) = super::choose_backend(&settings, &activity, &clock).await?;
+            let domain =
+                Arc::new(Domain::new(settings, clock, backend.clone()).with_timers(timers));
             let background = start_background(&domain, &backend, &activity, idle_timeout);
             let tls = security.tls.clone();
             if let Some(tls) = &tls {
