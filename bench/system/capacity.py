@@ -114,6 +114,12 @@ print(f"first read of {count} lines: last_used_at {k['last_used_at']} from {k['l
       f"after {read_s:.1f} s; serve's peak RSS (VmHWM) {status['VmHWM'].strip()}, "
       f"borgbox.service cgroup memory.peak (serve + journalctl) "
       f"{int(peak) / 2**20:.1f} MiB" if peak.isdigit() else f"(memory.peak: {peak!r})")
+# What the reader before issue 17.2 held in memory at once: all of journalctl's output
+# (then a lossy copy of it, then every entry parsed).
+out_bytes = run("sh", "-c", "journalctl --no-pager --quiet --output=json --output-fields=MESSAGE "
+                "_COMM=sshd | wc -c").strip()
+print(f"for comparison: journalctl's JSON for those lines is {int(out_bytes) / 2**20:.0f} MiB, which "
+      "the former reader buffered whole (then copied and parsed into entries)")
 used = run("cat", state)
 print(f"keys-used.json: {len(json.loads(used)['keys'])} keys, {len(used)} bytes")
 warm = [request("GET", f"/repos/{repo}/keys")[1] for _ in range(200)]
