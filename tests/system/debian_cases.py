@@ -45,8 +45,10 @@ def case_key_use_ignores_forged_and_foreign_lines():
     c.ct("useradd", "--create-home", "mallory", check_rc=False)
     message = (f"Accepted publickey for borg from 10.9.8.7 port 4242 ssh2: ED25519 "
                f"{fingerprint}")
+    # Each logger stays alive a second after sending, so journald still finds its _COMM.
     forge = ("set -e; d=$(mktemp -d); cp /usr/bin/logger $d/sshd; cp /usr/bin/logger $d/sshd-session; "
-             f"$d/sshd -t sshd '{message}'; $d/sshd-session -t sshd '{message}'; "
+             f"{{ echo '{message}'; sleep 1; }} | $d/sshd -t sshd; "
+             f"{{ echo '{message}'; sleep 1; }} | $d/sshd-session -t sshd; "
              f"echo '{message}' | systemd-cat -t sshd; echo '{message}' | systemd-cat -t sshd-session")
     c.ct("systemd-run", "--quiet", "--wait", "--collect", "--uid=mallory", "--",
          "/bin/sh", "-c", forge)
@@ -106,7 +108,7 @@ def case_generated_units_verify_on_this_systemd():
         files = [f"{units}/{t}" for t in timers] + [
             f"/usr/lib/systemd/user/{u}" for u in ("borgbox-schedule@.service",
                                                    "borgbox-alerts.service")]
-        p = c.as_borg(f"cd {units} && XDG_RUNTIME_DIR=/run/user/{uid} "
+        p = c.as_borg(f"cd {units} && HOME={c.HOME} XDG_RUNTIME_DIR=/run/user/{uid} "
                       f"systemd-analyze verify --user --man=no {' '.join(files)}", check_rc=False)
         said = (p.stdout + p.stderr).strip()
         check(p.returncode == 0 and not said, f"systemd-analyze verify --user (rc={p.returncode}):\n{said}")
