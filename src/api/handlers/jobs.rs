@@ -16,7 +16,7 @@ use super::super::state::AppState;
 use super::super::wire::{
     CheckBody, CompactBody, ErrorBody, Job, JobStart, PruneBody, StreamEvent, StreamItem,
 };
-use crate::domain::{self, JobRequest, Origin};
+use crate::domain::{JobRequest, Origin};
 use crate::jobs::backend::Feed;
 use crate::jobs::record::{JobRecord, JobStatus};
 use crate::model::{JobId, RepoName};
@@ -128,22 +128,11 @@ async fn start(state: AppState, repo: RepoName, request: JobRequest) -> Result<R
         .into_response())
 }
 
-/// An id not of our form is an unknown job (it never reaches a path).
-fn job_id(raw: Option<String>) -> Result<JobId, ApiError> {
-    raw.and_then(|raw| raw.parse().ok())
-        .ok_or_else(|| domain::Error::NotFound("job").into())
-}
-
 #[utoipa::path(get, path = "/jobs", tag = "jobs", operation_id = "list_jobs",
     summary = "Every retained job, newest first",
     responses((status = 200, description = "[Job]", body = Vec<Job>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
-    let jobs = state
-        .domain
-        .jobs
-        .list()
-        .await
-        .map_err(domain::Error::from)?;
+    let jobs = state.domain.list_jobs().await?;
     Ok(Json(
         jobs.into_iter()
             .map(|(record, tail)| Job::new(&record, tail))
@@ -159,16 +148,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiEr
         (status = 404, description = "Unknown job", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<JobId>,
 ) -> Result<Json<Job>, ApiError> {
-    let id = job_id(id)?;
-    let (record, tail) = state
-        .domain
-        .jobs
-        .get(&id)
-        .await
-        .map_err(domain::Error::from)?
-        .ok_or(domain::Error::NotFound("job"))?;
+    let id = id.get()?;
+    let (record, tail) = state.domain.job(&id).await?;
     Ok(Json(Job::new(&record, tail)))
 }
 
@@ -182,9 +165,9 @@ pub async fn show(
         (status = 409, description = "The job has already finished", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<JobId>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    let id = job_id(id)?;
+    let id = id.get()?;
     let (record, tail) = state.domain.cancel_job(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(Job::new(&record, tail))))
 }
@@ -204,16 +187,10 @@ pub async fn cancel(
         (status = 404, description = "Unknown job", body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<JobId>,
 ) -> Result<Response, ApiError> {
-    let id = job_id(id)?;
-    let (record, follow) = state
-        .domain
-        .jobs
-        .follow(&id)
-        .await
-        .map_err(domain::Error::from)?
-        .ok_or(domain::Error::NotFound("job"))?;
+    let id = id.get()?;
+    let (record, follow) = state.domain.follow_job(&id).await?;
     let (tx, rx) = mpsc::channel::<Event>(64);
     // An open stream is activity: borgbox must not idle-exit under it.
     let busy = state.activity.busy();
@@ -271,7 +248,7 @@ async fn produce(
             }
         }
         record = tokio::select! {
-            record = state.domain.jobs.wait_final(&record.id) => match record {
+            record = state.domain.job_final(&record.id) => match record {
                 Some(record) => record,
                 None => return Ok(()),
             },
