@@ -42,17 +42,6 @@ impl ServeCmd {
             Some(dir) => (dev_settings(self.config, dir)?, true),
             None => (Settings::resolve(self.config)?, false),
         };
-        let security = Security {
-            tls: load_tls(&self.tls, dev_dir.as_deref())?.map(Arc::new),
-            plaintext: self.tls.plaintext.unwrap_or_default(),
-        };
-        if let (Some(tls), true) = (&security.tls, dev) {
-            println!(
-                "borgbox dev mode: https://{}/ too (certificate's public key sha256//{})",
-                settings.addr,
-                tls.summary().pubkey_sha256
-            );
-        }
         settings.check_writable()?;
         // Refuse to start on a schedules or alerts file borgbox cannot read, rather than
         // overwrite it later; before listening, so a refusal is the only thing said.
@@ -64,6 +53,18 @@ impl ServeCmd {
             .context("failed to start the async runtime")?;
         runtime.block_on(async move {
             refuse_unsupported_borg(&settings).await?;
+            // After every other refusal, so that a refusal stays the only thing said.
+            let security = Security {
+                tls: load_tls(&self.tls, dev_dir.as_deref())?.map(Arc::new),
+                plaintext: self.tls.plaintext.unwrap_or_default(),
+            };
+            if let (Some(tls), true) = (&security.tls, dev) {
+                println!(
+                    "borgbox dev mode: https://{}/ too (certificate's public key sha256//{})",
+                    settings.addr,
+                    tls.summary().pubkey_sha256
+                );
+            }
             let listener = listener::from_systemd_or_bind(&settings.addr, dev).await?;
             // Only a socket-activated borgbox may exit when idle: systemd starts it again.
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
