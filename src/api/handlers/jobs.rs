@@ -24,21 +24,35 @@ use crate::model::{JobId, RepoName};
 /// Interval of `: ping` comments on an open stream (API.md 10).
 const PING: Duration = Duration::from_secs(15);
 
-#[utoipa::path(post, path = "/repos/{name}/check", tag = "jobs", operation_id = "start_check",
-    summary = "Start `borg check`",
-    params(("name" = RepoName, Path)),
-    request_body(content = Option<CheckBody>, description = "An empty body is `{}`"),
-    responses(
-        (status = 202, description = "The job was accepted", body = JobStart, links(
-            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
-            ("stream" = (operation_id = "stream_job",
-                parameters(("id" = "$response.body#/job_id")))),
-            ("cancel" = (operation_id = "cancel_job",
-                parameters(("id" = "$response.body#/job_id")))))),
-        (status = 400, description = "Bad body", body = ErrorBody),
-        (status = 404, description = "Unknown repo", body = ErrorBody),
-        (status = 409, description = "Not initialized, or a job of the repo is already \
-            queued or running", body = ErrorBody)))]
+/// The three job starts answer alike (API.md 9.1): 202 with links to the job, 400 (whose
+/// description differs), 404 and 409. One block of annotations for the three.
+macro_rules! start_job {
+    (path = $path:tt, operation_id = $op:tt, summary = $summary:tt, body = $body:ident,
+     body_description = $body_desc:tt, bad_body = $bad:tt, $($item:tt)*) => {
+        #[utoipa::path(post, path = $path, tag = "jobs", operation_id = $op, summary = $summary,
+            params(("name" = RepoName, Path)),
+            request_body(content = Option<$body>, description = $body_desc),
+            responses(
+                (status = 202, description = "The job was accepted", body = JobStart, links(
+                    ("get" = (operation_id = "get_job",
+                        parameters(("id" = "$response.body#/job_id")))),
+                    ("stream" = (operation_id = "stream_job",
+                        parameters(("id" = "$response.body#/job_id")))),
+                    ("cancel" = (operation_id = "cancel_job",
+                        parameters(("id" = "$response.body#/job_id")))))),
+                (status = 400, description = $bad, body = ErrorBody),
+                (status = 404, description = "Unknown repo", body = ErrorBody),
+                (status = 409, description = "Not initialized, or a job of the repo is already \
+                    queued or running", body = ErrorBody)))]
+        $($item)*
+    };
+}
+
+start_job! {
+    path = "/repos/{name}/check", operation_id = "start_check",
+    summary = "Start `borg check`", body = CheckBody,
+    body_description = "An empty body is `{}`",
+    bad_body = "Bad body",
 pub async fn check(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
@@ -51,23 +65,14 @@ pub async fn check(
     )?;
     start(state, repo, request).await
 }
+}
 
-#[utoipa::path(post, path = "/repos/{name}/prune", tag = "jobs", operation_id = "start_prune",
-    summary = "Start `borg prune` (never compacts)",
-    params(("name" = RepoName, Path)),
-    request_body(content = Option<PruneBody>, description = "An empty body is `{}`, which \
-        fails the rule that one `keep_*` must be above 0"),
-    responses(
-        (status = 202, description = "The job was accepted", body = JobStart, links(
-            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
-            ("stream" = (operation_id = "stream_job",
-                parameters(("id" = "$response.body#/job_id")))),
-            ("cancel" = (operation_id = "cancel_job",
-                parameters(("id" = "$response.body#/job_id")))))),
-        (status = 400, description = "Bad body, or no `keep_*` above 0", body = ErrorBody),
-        (status = 404, description = "Unknown repo", body = ErrorBody),
-        (status = 409, description = "Not initialized, or a job of the repo is already \
-            queued or running", body = ErrorBody)))]
+start_job! {
+    path = "/repos/{name}/prune", operation_id = "start_prune",
+    summary = "Start `borg prune` (never compacts)", body = PruneBody,
+    body_description = "An empty body is `{}`, which \
+        fails the rule that one `keep_*` must be above 0",
+    bad_body = "Bad body, or no `keep_*` above 0",
 pub async fn prune(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
@@ -83,22 +88,13 @@ pub async fn prune(
     let request = JobRequest::prune(keep, dry_run, body.passphrase)?;
     start(state, repo, request).await
 }
+}
 
-#[utoipa::path(post, path = "/repos/{name}/compact", tag = "jobs",
-    operation_id = "start_compact", summary = "Start `borg compact`",
-    params(("name" = RepoName, Path)),
-    request_body(content = Option<CompactBody>, description = "An empty body is `{}`"),
-    responses(
-        (status = 202, description = "The job was accepted", body = JobStart, links(
-            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
-            ("stream" = (operation_id = "stream_job",
-                parameters(("id" = "$response.body#/job_id")))),
-            ("cancel" = (operation_id = "cancel_job",
-                parameters(("id" = "$response.body#/job_id")))))),
-        (status = 400, description = "Bad body", body = ErrorBody),
-        (status = 404, description = "Unknown repo", body = ErrorBody),
-        (status = 409, description = "Not initialized, or a job of the repo is already \
-            queued or running", body = ErrorBody)))]
+start_job! {
+    path = "/repos/{name}/compact", operation_id = "start_compact",
+    summary = "Start `borg compact`", body = CompactBody,
+    body_description = "An empty body is `{}`",
+    bad_body = "Bad body",
 pub async fn compact(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
@@ -106,6 +102,7 @@ pub async fn compact(
 ) -> Result<Response, ApiError> {
     let request = JobRequest::compact(body.passphrase)?;
     start(state, repo, request).await
+}
 }
 
 async fn start(state: AppState, repo: RepoName, request: JobRequest) -> Result<Response, ApiError> {
