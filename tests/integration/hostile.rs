@@ -563,7 +563,7 @@ async fn one_address_holding_thousands_of_silent_sockets_does_not_starve_another
     let _server = TestServer::with(Options {
         limits: Limits {
             max_connections: 1000,
-            first_byte_timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(8),
             ..Limits::default()
         },
         listener: Some(listener),
@@ -593,8 +593,10 @@ async fn one_address_holding_thousands_of_silent_sockets_does_not_starve_another
     let other = ns.socket_from("10.219.0.3").connect(addr).await.unwrap();
     let said = get_over(other, "/api/v1/info").await;
     assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    // Not a speed check: without a per-address cap the global one is full and the answer
+    // waits for the silent sockets' 8 s first-byte timeout (or get_over's 10 s).
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(4),
         "{:?}",
         started.elapsed()
     );
@@ -606,8 +608,8 @@ async fn one_address_holding_thousands_of_silent_sockets_does_not_starve_another
     assert!(said.starts_with("HTTP/1.1 503"), "{said}");
     assert!(said.contains("from one address"), "{said}");
     // Its silent sockets are closed after the first-byte timeout, and it is served again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(started.elapsed() > Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(started.elapsed() > Duration::from_secs(8));
     let later = ns.socket_from("10.219.0.2").connect(addr).await.unwrap();
     let said = get_over(later, "/api/v1/info").await;
     assert!(said.starts_with("HTTP/1.1 200"), "{said}");
