@@ -23,3 +23,4 @@ pub mod serve;
 pub mod state_dir;
 pub mod sysinfo;
 pub mod systemd;
+pub mod tls;

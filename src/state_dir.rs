@@ -27,6 +27,22 @@ impl StateDir {
         self.root.join("locks").join(format!("repo-{name}"))
     }
 
+    /// `locks/`: every lock above.
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
+    /// What a job's sandbox lets it write besides its repo (`jobs::spec::sandbox`): borg's
+    /// base dir, the job records, the locks and the own-write records.
+    pub fn job_writable(&self) -> [PathBuf; 4] {
+        [
+            self.borg_base(),
+            self.jobs(),
+            self.locks(),
+            self.own_writes(),
+        ]
+    }
+
     /// `locks/timers`: held while borg's timer unit files are rewritten.
     pub fn timers_lock(&self) -> PathBuf {
         self.root.join("locks").join("timers")

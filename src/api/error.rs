@@ -104,6 +104,7 @@ impl From<domain::Error> for ApiError {
             | E::AlreadyRegistered(_)
             | E::NotRegistered
             | E::NotInitialized
+            | E::UnsupportedRepo(_)
             | E::KeyRegistered(_)
             | E::KeyPresent
             | E::Busy { .. }
@@ -131,6 +132,7 @@ mod tests {
             (domain::Error::RepoExists, 409),
             (domain::Error::NotRegistered, 409),
             (domain::Error::NotInitialized, 409),
+            (domain::Error::UnsupportedRepo(2), 409),
             (domain::Error::KeyPresent, 409),
             (
                 domain::Error::Busy {

@@ -129,12 +129,18 @@ async fn fallback(request: Request) -> Response {
 /// gets 401. The console's page and assets (every path outside `/api/`) need no token:
 /// they hold no data, and everything the console shows comes through the API.
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if bearer_token(request.headers()).is_some_and(|t| state.token_matches(t)) {
+        // Marked for serve's plain-HTTP warning (a token that crossed the network in clear).
+        let mut response = next.run(request).await;
+        let accepted = crate::serve::plaintext::TokenAccepted;
+        response.extensions_mut().insert(accepted);
+        return response;
+    }
     let path = request.uri().path();
     if path
         .strip_prefix(BASE)
         .is_some_and(|rest| PUBLIC.contains(&rest))
         || !console::is_api_path(path)
-        || bearer_token(request.headers()).is_some_and(|t| state.token_matches(t))
     {
         return next.run(request).await;
     }

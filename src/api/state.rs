@@ -23,6 +23,8 @@ pub struct Inner {
     pub activity: Activity,
     /// The last `GET /repos` body and what it was made from.
     pub repo_list: Mutex<Option<(RepoListStamp, Bytes)>>,
+    /// The certificate served, for `/info` and `/metrics`; None when TLS is off.
+    pub tls: Option<Arc<crate::tls::Tls>>,
     /// 401s, counted per client address for the log.
     pub auth_failures: super::auth_failures::AuthFailures,
     token_digest: [u8; 32],
@@ -42,12 +44,21 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Cheap: nothing here grows with the number of repos or jobs.
     pub fn new(domain: Arc<Domain>, activity: Activity) -> AppState {
+        AppState::with_tls(domain, activity, None)
+    }
+
+    pub fn with_tls(
+        domain: Arc<Domain>,
+        activity: Activity,
+        tls: Option<Arc<crate::tls::Tls>>,
+    ) -> AppState {
         let token_digest = Sha256::digest(domain.settings.token.expose().as_bytes()).into();
         AppState(Arc::new(Inner {
             activated_at: domain.clock.now(),
             activated: Instant::now(),
             activity,
             repo_list: Mutex::new(None),
+            tls,
             auth_failures: Default::default(),
             domain,
             token_digest,

@@ -194,6 +194,19 @@ pub struct Info {
     pub activated_at: String,
     #[schema(schema_with = backend)]
     pub backend: &'static str,
+    pub tls: TlsInfo,
+}
+
+/// HTTPS on the API port (issue 19): whether it is served, and the certificate's expiry
+/// and public key pin (what `borgbox tls show` prints).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TlsInfo {
+    pub enabled: bool,
+    #[schema(value_type = Option<Stamp>)]
+    pub cert_not_after: Option<String>,
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo, base64.
+    #[schema(example = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")]
+    pub pubkey_sha256: Option<String>,
 }
 
 /// API.md 4.2.

@@ -16,6 +16,9 @@ use tokio::io::AsyncReadExt;
 
 use crate::config::Secret;
 
+/// The borg major version borgbox drives: 1.2 (Debian 12) to 1.4 (Debian 13).
+pub const SUPPORTED_MAJOR: u32 = 1;
+
 /// Synchronous call timeouts (API.md 8.1).
 pub const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -109,6 +112,11 @@ impl Borg {
             .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
             .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
             .env("BORG_BASE_DIR", &self.base_dir)
+            // borgbox reads exit codes as 0 success, 1 warning, 2+ error (API.md 9.2). borg 1.4
+            // keeps these "legacy" codes unless BORG_EXIT_CODES=modern (specific codes 3-99 for
+            // errors, 100-127 for warnings); pinned so a setting elsewhere cannot change what a
+            // job's status means. borg 1.2 ignores the variable and only has the legacy codes.
+            .env("BORG_EXIT_CODES", "legacy")
             .env("LANG", "C.UTF-8")
             .envs(invocation.env.iter().cloned());
         command
@@ -306,6 +314,15 @@ impl Borg {
             .map(|c| c.version)
     }
 
+    /// borg's `--version` line when it is a major version borgbox does not support (borg 2
+    /// changed the repository format and the command line); None when supported or unknown.
+    pub async fn unsupported_version(&self) -> Option<String> {
+        let version = self.version().await;
+        output::major_version(&version)
+            .is_some_and(|major| major != SUPPORTED_MAJOR)
+            .then_some(version)
+    }
+
     /// `borg --version`, cached keyed by the binary's path, size and mtime, so borg runs
     /// only when the binary changes. `""` when borg cannot be run.
     pub async fn version(&self) -> String {
@@ -353,6 +370,21 @@ mod tests {
             vec![("TZ".to_owned(), "UTC".to_owned())]
         );
         assert_eq!(break_lock(repo).args, vec!["break-lock", "/srv/repos/mac"]);
+    }
+
+    /// API.md 9.2's meaning of an exit code holds for borg 1.4 only with its legacy codes.
+    #[test]
+    fn borg_runs_with_the_legacy_exit_codes() {
+        let borg = Borg::new("borg".into(), &crate::state_dir::StateDir::new("/s"));
+        let command = borg.command(&break_lock(Path::new("/r/mac")));
+        let env: Vec<_> = command.as_std().get_envs().collect();
+        assert!(
+            env.contains(&(
+                std::ffi::OsStr::new("BORG_EXIT_CODES"),
+                Some(std::ffi::OsStr::new("legacy"))
+            )),
+            "{env:?}"
+        );
     }
 
     #[test]

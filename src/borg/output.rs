@@ -83,6 +83,17 @@ pub fn parse_version(stdout: &[u8]) -> String {
         .to_owned()
 }
 
+/// The major version in `borg --version`'s first line: `borg 1.4.0` → 1, `borg2 2.0.0b14` → 2.
+pub fn major_version(version: &str) -> Option<u32> {
+    version
+        .split_whitespace()
+        .last()?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// `storage_quota_use` from a `hints.N` file (a msgpack map); None when unreadable.
 pub fn quota_use_from_hints(bytes: &[u8]) -> Option<u64> {
     let value = rmpv::decode::read_value(&mut &bytes[..]).ok()?;
@@ -99,6 +110,8 @@ pub struct RepoConfig {
     /// The file has a `[repository]` section header: this is a borg repository.
     pub is_repository: bool,
     pub storage_quota: u64,
+    /// `version` of the `[repository]` section: 1 for borg 1.x, 2 for borg 2 (0 = none).
+    pub version: u32,
 }
 
 pub fn parse_repo_config(text: &str) -> RepoConfig {
@@ -116,8 +129,10 @@ pub fn parse_repo_config(text: &str) -> RepoConfig {
             config.is_repository |= in_repository;
         } else if in_repository {
             if let Some((key, value)) = line.split_once('=') {
-                if key.trim() == "storage_quota" {
-                    config.storage_quota = value.trim().parse().unwrap_or(0);
+                match key.trim() {
+                    "storage_quota" => config.storage_quota = value.trim().parse().unwrap_or(0),
+                    "version" => config.version = value.trim().parse().unwrap_or(0),
+                    _ => {}
                 }
             }
         }
@@ -131,6 +146,24 @@ mod tests {
 
     const LIST: &[u8] = include_bytes!("../../tests/fixtures/borg/list-1.2.4.json");
     const HINTS: &[u8] = include_bytes!("../../tests/fixtures/borg/hints-1.2.4.msgpack");
+    const LIST_14: &[u8] = include_bytes!("../../tests/fixtures/borg/list-1.4.0.json");
+    const HINTS_14: &[u8] = include_bytes!("../../tests/fixtures/borg/hints-1.4.0.msgpack");
+
+    #[test]
+    fn archive_list_and_hints_from_real_borg_1_4() {
+        let archives = parse_archive_list(LIST_14).unwrap();
+        assert_eq!(archives.len(), 2);
+        assert_eq!(
+            (archives[0].name.as_str(), archives[0].comment.as_str()),
+            ("one", "nightly run")
+        );
+        assert_eq!(archives[0].time, "2026-12-07T23:33:04Z");
+        assert_eq!(archives[0].hostname, "i18borg");
+        assert_eq!(archives[0].username, "root");
+        assert_eq!(archives[1].comment, "");
+        assert_eq!(archives[1].id.len(), 64);
+        assert_eq!(quota_use_from_hints(HINTS_14), Some(0x058c));
+    }
 
     #[test]
     fn archive_list_from_real_borg() {
@@ -185,7 +218,8 @@ mod tests {
             config,
             RepoConfig {
                 is_repository: true,
-                storage_quota: 1 << 30
+                storage_quota: 1 << 30,
+                version: 1,
             }
         );
         assert!(!parse_repo_config("[other]\nstorage_quota = 5\n").is_repository);
@@ -194,6 +228,21 @@ mod tests {
             0
         );
         assert_eq!(parse_version(b"borg 1.2.4\n"), "borg 1.2.4");
+        assert_eq!(parse_repo_config("[repository]\nversion = 2\n").version, 2);
+    }
+
+    #[test]
+    fn major_versions() {
+        for (line, major) in [
+            ("borg 1.2.4", Some(1)),
+            ("borg 1.4.0", Some(1)),
+            ("borg2 2.0.0b14", Some(2)),
+            ("borg 2.0.0", Some(2)),
+            ("", None),
+            ("borg", None),
+        ] {
+            assert_eq!(major_version(line), major, "{line}");
+        }
     }
 
     #[test]

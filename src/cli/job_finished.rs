@@ -17,6 +17,9 @@ pub struct JobFinishedCmd {
     #[command(flatten)]
     config: ConfigArgs,
     id: JobId,
+    /// Running in the job sandbox, which cannot write the schedules file (see exec-job)
+    #[arg(long, hide = true)]
+    sandboxed: bool,
 }
 
 /// The exit code to record from systemd's `EXIT_CODE` and `EXIT_STATUS` (API.md 9.2).
@@ -52,7 +55,7 @@ impl JobFinishedCmd {
             r.finish(JobStatus::Error, code, now);
             Some(r.clone())
         });
-        if let Ok(Some(r)) = &recorded {
+        if let (Ok(Some(r)), false) = (&recorded, self.sandboxed) {
             let schedules = crate::schedules::store::schedule_store(settings.schedules.clone());
             if let Err(e) = crate::schedules::store::job_ended(&schedules, r) {
                 log::warn!("failed to record job {}'s end in its schedule: {e}", r.id);

@@ -6,6 +6,7 @@ mod reconcile;
 mod run_schedule;
 mod scan_alerts;
 mod serve;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,8 @@ enum Command {
     RunSchedule(run_schedule::RunScheduleCmd),
     /// Run one stale-backup alert check and deliver what is due (what the alerts timer runs)
     ScanAlerts(scan_alerts::ScanAlertsCmd),
+    /// HTTPS: make the certificate (`init`) or print it (`show`)
+    Tls(tls::TlsCmd),
     /// Make borg's timer units match the schedules and alerts files (after an upgrade or a
     /// hand edit)
     Reconcile(reconcile::ReconcileCmd),
@@ -68,6 +71,7 @@ impl Cli {
             Command::RunSchedule(cmd) => cmd.run(),
             Command::ScanAlerts(cmd) => cmd.run(),
             Command::Reconcile(cmd) => cmd.run(),
+            Command::Tls(cmd) => cmd.run(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `borgbox run-schedule <id>`: one fire of a schedule, what `borgbox-schedule@.service`
 //! runs when its timer elapses (API.md 11.4). While a job runs on the repo it tries again
 //! every `--retry-after` seconds (a minute) until it can start one, or the schedule is
-//! gone or disabled meanwhile.
+//! gone or disabled meanwhile; then it waits for its job to end and records that end in
+//! the schedule.
 
 use std::time::Duration;
 
@@ -29,17 +30,25 @@ impl RunScheduleCmd {
         let outcome = super::oneshot_runtime()?.block_on(async {
             let domain = super::oneshot_domain(settings).await?;
             domain.settle_schedules()?;
-            loop {
+            let outcome = loop {
                 match domain.run_schedule(&id).await? {
                     RunOutcome::Busy => {
                         tokio::time::sleep(Duration::from_secs(self.retry_after)).await
                     }
-                    done => return anyhow::Ok(done),
+                    done => break done,
+                }
+            };
+            if let RunOutcome::Started(job) = &outcome {
+                // The job's sandbox cannot write the schedules file, so its end reaches
+                // the schedule from here, with or without an API process (DESIGN.md).
+                if let Some(record) = domain.jobs.wait_final(job).await {
+                    domain.job_ended(&record)?;
                 }
             }
+            anyhow::Ok(outcome)
         })?;
         // Started and skipped runs are logged by the domain with a MESSAGE_ID.
-        if let RunOutcome::Idle | RunOutcome::Busy = outcome {
+        if let RunOutcome::Idle | RunOutcome::Busy = &outcome {
             log::info!(borgbox_schedule_id = id.as_str(); "schedule {id} is disabled or deleted: nothing to do");
         }
         Ok(())

@@ -10,16 +10,19 @@ use rand::Rng;
 
 use crate::api::{self, state::AppState};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigArgs, Settings};
+use crate::config::{ConfigArgs, ConfigError, Settings};
 use crate::domain::Domain;
 use crate::jobs::backend::Backend;
 use crate::serve::idle::Activity;
-use crate::serve::{self, listener, ticker, Limits};
+use crate::serve::{self, listener, ticker, Limits, Security};
+use crate::tls::{self as tls, Choice, Tls, TlsArgs};
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
     #[command(flatten)]
     config: ConfigArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Development mode: no root, no systemd; everything under --dev-dir, 127.0.0.1:9999
     #[arg(long)]
     dev: bool,
@@ -31,12 +34,24 @@ pub struct ServeCmd {
 
 impl ServeCmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let (settings, dev) = if self.dev {
-            let dir = self.dev_dir.clone().unwrap_or_else(default_dev_dir);
-            (dev_settings(self.config, &dir)?, true)
-        } else {
-            (Settings::resolve(self.config)?, false)
+        let dev_dir = self
+            .dev
+            .then(|| self.dev_dir.clone().unwrap_or_else(default_dev_dir));
+        let (settings, dev) = match &dev_dir {
+            Some(dir) => (dev_settings(self.config, dir)?, true),
+            None => (Settings::resolve(self.config)?, false),
         };
+        let security = Security {
+            tls: load_tls(&self.tls, dev_dir.as_deref())?.map(Arc::new),
+            plaintext: self.tls.plaintext.unwrap_or_default(),
+        };
+        if let (Some(tls), true) = (&security.tls, dev) {
+            println!(
+                "borgbox dev mode: https://{}/ too (certificate's public key sha256//{})",
+                settings.addr,
+                tls.summary().pubkey_sha256
+            );
+        }
         settings.check_writable()?;
         // Refuse to start on a schedules or alerts file borgbox cannot read, rather than
         // overwrite it later; before listening, so a refusal is the only thing said.
@@ -47,6 +62,7 @@ impl ServeCmd {
             .build()
             .context("failed to start the async runtime")?;
         runtime.block_on(async move {
+            refuse_unsupported_borg(&settings).await?;
             let listener = listener::from_systemd_or_bind(&settings.addr, dev).await?;
             // Only a socket-activated borgbox may exit when idle: systemd starts it again.
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
@@ -55,13 +71,25 @@ impl ServeCmd {
             let backend = super::choose_backend(&settings, &activity, &clock).await?;
             let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
             let background = start_background(&domain, &backend, &activity, idle_timeout);
-            let app = api::router(AppState::new(domain, activity.clone()));
-            serve::run(
+            let tls = security.tls.clone();
+            if let Some(tls) = &tls {
+                tls.warn_if_expiring(
+                    crate::clock::Clock::now(&crate::clock::SystemClock).unix_timestamp(),
+                );
+            }
+            // Before READY=1, so a reload never meets SIGHUP's default action (exit).
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(hup) => drop(tokio::spawn(reload_on_sighup(hup, tls.clone()))),
+                Err(e) => log::warn!("cannot listen for SIGHUP ({e}); reloading needs a restart"),
+            }
+            let app = api::router(AppState::with_tls(domain, activity.clone(), tls));
+            serve::run_secure(
                 listener,
                 app,
                 idle_timeout,
                 activity,
                 Limits::for_this_process(),
+                security,
                 serve::shutdown_signal(),
             )
             .await;
@@ -69,6 +97,90 @@ impl ServeCmd {
             backend.shutdown().await;
             Ok(())
         })
+    }
+}
+
+/// borg 2 is not supported yet (another repository format and command line): refuse to
+/// start with one line rather than misbehave on every request. Before taking the socket,
+/// like every other setting refused. borg runs only when its binary changed (cached).
+async fn refuse_unsupported_borg(settings: &Settings) -> anyhow::Result<()> {
+    let borg = crate::borg::Borg::new(settings.borg.clone(), &settings.state());
+    match borg.unsupported_version().await {
+        None => Ok(()),
+        Some(version) => Err(ConfigError::new(
+            "BORGBOX_BORG (--borg)",
+            format!(
+                "{} is {version}; borgbox supports borg {}.x only (borg 2 is not supported yet)",
+                settings.borg.display(),
+                crate::borg::SUPPORTED_MAJOR
+            ),
+        )
+        .into()),
+    }
+}
+
+/// The pair to serve, read and checked before listening so that a bad one is the only
+/// thing said. `serve --dev` makes one in its tree on first start.
+fn load_tls(args: &TlsArgs, dev_dir: Option<&Path>) -> anyhow::Result<Option<Tls>> {
+    let defaults = match dev_dir {
+        Some(dir) => (dir.join("tls/cert.pem"), dir.join("tls/key.pem")),
+        None => (tls::DEFAULT_CERT.into(), tls::DEFAULT_KEY.into()),
+    };
+    let (cert, key) = match args.choice((&defaults.0, &defaults.1)) {
+        Choice::Off => {
+            log::info!("TLS is off (BORGBOX_TLS=off): serving plain HTTP only");
+            return Ok(None);
+        }
+        Choice::Pair { cert, key } => (cert, key),
+        Choice::DefaultIfPresent { cert, key } if cert.symlink_metadata().is_err() => {
+            if dev_dir.is_none() {
+                log::info!(
+                    "no TLS certificate at {}: serving plain HTTP only (`borgbox tls init` makes one)",
+                    cert.display()
+                );
+                return Ok(None);
+            }
+            tls::make::make(
+                &cert,
+                &key,
+                false,
+                crate::clock::Clock::now(&crate::clock::SystemClock),
+            )?;
+            println!(
+                "borgbox dev mode: made a TLS certificate, {}",
+                cert.display()
+            );
+            (cert, key)
+        }
+        Choice::DefaultIfPresent { cert, key } => (cert, key),
+    };
+    Tls::load(&cert, &key)
+        .map(Some)
+        .context("cannot serve TLS (BORGBOX_TLS_CERT, BORGBOX_TLS_KEY; BORGBOX_TLS=off serves plain HTTP only)")
+}
+
+/// `systemctl reload borgbox` (SIGHUP): new connections get the pair now on disk; a bad
+/// or half-written one is logged and the pair in force stays.
+async fn reload_on_sighup(mut hup: tokio::signal::unix::Signal, tls: Option<Arc<Tls>>) {
+    while hup.recv().await.is_some() {
+        let Some(tls) = &tls else {
+            log::info!("SIGHUP: TLS is off, nothing to reload");
+            continue;
+        };
+        match tls.reload() {
+            Ok(summary) => {
+                log::info!(
+                    "SIGHUP: serving TLS certificate {} (expires {}, public key sha256//{})",
+                    summary.subject,
+                    tls::rfc3339(summary.not_after),
+                    summary.pubkey_sha256
+                );
+                tls.warn_if_expiring(
+                    crate::clock::Clock::now(&crate::clock::SystemClock).unix_timestamp(),
+                );
+            }
+            Err(e) => log::error!("SIGHUP: kept the TLS certificate in use: {e:#}"),
+        }
     }
 }
 

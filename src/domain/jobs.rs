@@ -140,6 +140,9 @@ impl Domain {
                 if origin == Origin::Client && !facts.initialized {
                     return Err(Error::NotInitialized);
                 }
+                if origin == Origin::Client {
+                    super::repos::supported_format(&facts)?;
+                }
                 Ok(())
             })
             .await?;

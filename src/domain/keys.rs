@@ -1,12 +1,13 @@
 //! Key operations (API.md 7.5): list, add and remove a repo's keys.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::repos::NewKey;
 use super::{Domain, Error, Result};
-use crate::journal::reader::{sshd_entries, SshdRead};
-use crate::journal::sshd::accepted_publickey;
+use crate::journal::reader::{sshd_lines, SshdFrom, SshdRead};
+use crate::journal::sshd::LoginScan;
 use crate::keys::{LastUse, ManagedKey, ServeFlags};
 use crate::logging::message_id;
 use crate::model::RepoName;
@@ -22,6 +23,10 @@ pub struct KeyView {
 /// How often sshd's new logins are read from the journal, at most: a GUI listing keys
 /// every second costs one journalctl every few seconds, not one per request.
 const KEY_USE_EVERY: Duration = Duration::from_secs(2);
+
+/// How far back the first read of sshd's log goes (or one after the cursor was lost):
+/// journald may keep years of brute-force attempts, and an older login says little.
+const KEY_USE_WINDOW_SECS: i64 = 90 * 86_400;
 
 impl Domain {
     /// The repo's managed lines in file order; `[]` for an unregistered repo.
@@ -52,8 +57,8 @@ impl Domain {
     /// Reads sshd's logins since the stored cursor (API.md 16.3), unless this process did
     /// within `KEY_USE_EVERY`. Without a readable journal (dev mode, containers) nothing
     /// changes. The first read, or one after the cursor was lost (journal rotated or
-    /// vacuumed), reads all of sshd's entries: seconds on a long journal, so it runs in the
-    /// background and this answer makes do with what is known.
+    /// vacuumed), reads the newest `KEY_USE_WINDOW_SECS` of sshd's entries: seconds on a long
+    /// journal, so it runs in the background and this answer makes do with what is known.
     pub async fn refresh_key_use(self: &Arc<Self>) {
         {
             let mut read = self.key_use_read.lock().unwrap_or_else(|e| e.into_inner());
@@ -92,34 +97,44 @@ impl Domain {
         });
     }
 
-    /// Reads and records sshd's logins after `cursor`; false when the journal no longer
-    /// has that cursor.
+    /// Reads and records sshd's logins after `cursor` (or within the window without one),
+    /// keeping only logins with managed keys; false when the journal refused the cursor.
     async fn read_key_use(self: &Arc<Self>, cursor: Option<String>) -> Result<bool> {
-        let entries = match sshd_entries(cursor.as_deref()).await? {
-            SshdRead::Entries(entries) => entries,
-            SshdRead::CursorGone => return Ok(false),
-        };
-        let Some(last) = entries.last().map(|e| e.cursor.clone()) else {
-            return Ok(true);
-        };
-        let account = self.settings.account.clone();
-        let logins: Vec<(String, LastUse)> = entries
-            .iter()
-            .filter_map(|entry| {
-                let login = accepted_publickey(&entry.message, &account)?;
-                let at = i64::try_from(entry.realtime_us? / 1_000_000).ok()?;
-                Some((
-                    login.fingerprint,
-                    LastUse {
-                        at,
-                        from: login.from,
-                    },
-                ))
-            })
-            .collect();
-        self.blocking(move |domain| Ok(domain.key_use.record(Some(last), logins)?))
-            .await?;
-        Ok(true)
+        self.blocking(move |domain| {
+            let managed = domain.managed_fingerprints()?;
+            let from = match cursor {
+                Some(cursor) => SshdFrom::Cursor(cursor),
+                None => SshdFrom::Since(domain.now() - KEY_USE_WINDOW_SECS),
+            };
+            let mut scan = LoginScan::new(&domain.settings.account, |fingerprint: &str| {
+                managed.contains(fingerprint)
+            });
+            if let SshdRead::CursorGone = sshd_lines(&from, |line| scan.line(line))? {
+                return Ok(false);
+            }
+            let (last, logins) = scan.finish();
+            if last.is_some() {
+                let logins = logins
+                    .into_iter()
+                    .map(|(fingerprint, at, from)| (fingerprint, LastUse { at, from }));
+                domain.key_use.record(last, logins)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The fingerprints of every repo's managed lines.
+    fn managed_fingerprints(&self) -> Result<HashSet<String>> {
+        let keys = self.keys.read()?;
+        Ok(keys
+            .summary()
+            .into_keys()
+            .filter_map(|repo| repo.parse::<RepoName>().ok())
+            .flat_map(|repo| keys.managed(&repo))
+            .map(|key| key.fingerprint)
+            .filter(|fingerprint| !fingerprint.is_empty())
+            .collect())
     }
 
     /// POST /repos/{name}/keys: a new line that follows the repo's current append-only

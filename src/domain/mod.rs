@@ -59,6 +59,9 @@ pub enum Error {
     NotRegistered,
     #[error("repo is not initialized")]
     NotInitialized,
+    /// The repository's config says a format this borgbox's borg cannot use.
+    #[error("repo is a borg 2 repository (config version {0}); borgbox supports borg 1 repositories (version 1) only")]
+    UnsupportedRepo(u32),
     #[error("key is already registered for repo {0}")]
     KeyRegistered(RepoName),
     #[error("key is already present in authorized_keys")]

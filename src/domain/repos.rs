@@ -637,7 +637,8 @@ impl Domain {
         Ok(())
     }
 
-    /// RepoNotFound unless the repo exists, NotInitialized unless it holds a borg repository.
+    /// RepoNotFound unless the repo exists, NotInitialized unless it holds a borg repository,
+    /// UnsupportedRepo when that is a borg 2 one.
     pub fn initialized_path(&self, name: &RepoName) -> Result<PathBuf> {
         let facts = self
             .repos
@@ -646,6 +647,7 @@ impl Domain {
         if !facts.initialized {
             return Err(Error::NotInitialized);
         }
+        supported_format(&facts)?;
         Ok(self.repos.path(name))
     }
 
@@ -674,3 +676,12 @@ impl Domain {
 }
 
 use std::os::unix::fs::DirBuilderExt;
+
+/// borg 1.x opens repositories of config version 1 only; a borg 2 repository gets a clear
+/// 409 instead of borg's "not a valid repository".
+pub(super) fn supported_format(facts: &crate::repos::Facts) -> Result<()> {
+    match facts.format_version {
+        0 | 1 => Ok(()),
+        other => Err(Error::UnsupportedRepo(other)),
+    }
+}

@@ -11,6 +11,7 @@ use super::backend::{Backend, BackendError, BoxFuture, Follow};
 use super::hub::Hub;
 use super::live::{self, Datagram, Sequencer};
 use super::record::{JobRecord, JobStore, Liveness};
+use super::spec;
 use crate::clock::Clock;
 use crate::config::{Secret, Settings};
 use crate::journal::parse::Entry;
@@ -26,6 +27,10 @@ pub struct SystemdBackend {
     exe: PathBuf,
     env: Vec<String>,
     uid: u32,
+    /// What a job's sandbox is made of (`spec::sandbox`).
+    repo_root: PathBuf,
+    state_dir: PathBuf,
+    auth_keys: PathBuf,
     /// Where generated timers go, and where borg's manager keeps their last triggers.
     user_unit_dir: PathBuf,
     timer_stamp_dir: PathBuf,
@@ -59,6 +64,9 @@ impl SystemdBackend {
             exe,
             env,
             uid: settings.uid,
+            repo_root: settings.repo_root.clone(),
+            state_dir: settings.state_dir.clone(),
+            auth_keys: settings.auth_keys.clone(),
             user_unit_dir: settings.user_unit_dir.clone(),
             timer_stamp_dir: settings.timer_stamp_dir.clone(),
             timers_lock: settings.state().timers_lock(),
@@ -113,6 +121,18 @@ impl Backend for SystemdBackend {
                 .map_err(|e| BackendError::Other(e.into()))?;
             let exe = self.exe.display().to_string();
             let unit = unit_name(&record.id);
+            // The sandbox mounts these; a missing one would fail the unit at start.
+            for dir in crate::state_dir::StateDir::new(&self.state_dir).job_writable() {
+                crate::files::ensure_dir(&dir, 0o700).map_err(|e| BackendError::Other(e.into()))?;
+            }
+            let repo = self.repo_root.join(record.repo.as_str());
+            let sandbox = spec::sandbox(&spec::JobPaths {
+                repo_root: &self.repo_root,
+                repo: &repo,
+                state_dir: &self.state_dir,
+                auth_keys: &self.auth_keys,
+                uid: self.uid,
+            });
             let service = TransientService {
                 name: &unit,
                 description: format!(
@@ -126,10 +146,17 @@ impl Backend for SystemdBackend {
                     "exec-job".into(),
                     record.id.to_string(),
                     "--journal".into(),
+                    "--sandboxed".into(),
                 ],
-                exec_stop_post: vec![exe, "job-finished".into(), record.id.to_string()],
+                exec_stop_post: vec![
+                    exe,
+                    "job-finished".into(),
+                    record.id.to_string(),
+                    "--sandboxed".into(),
+                ],
                 environment: self.env.clone(),
                 stdin,
+                sandbox,
             };
             self.manager
                 .start_service(service)

@@ -40,6 +40,42 @@ fn text(value: Option<&Value>) -> String {
     }
 }
 
+/// One of sshd's entries, with the fields journald sets itself (from the kernel's view of
+/// the sender), which say who really wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshdEntry {
+    pub cursor: String,
+    pub message: String,
+    pub realtime_us: Option<u64>,
+    pub uid: Option<u32>,
+    pub comm: String,
+    pub unit: String,
+}
+
+/// None for a line that is not a journal entry.
+pub fn parse_sshd_entry(line: &str) -> Option<SshdEntry> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    let object = value.as_object()?;
+    Some(SshdEntry {
+        cursor: text(object.get("__CURSOR")),
+        message: text(object.get("MESSAGE")),
+        realtime_us: text(object.get("__REALTIME_TIMESTAMP")).parse().ok(),
+        uid: text(object.get("_UID")).parse().ok(),
+        comm: text(object.get("_COMM")),
+        unit: text(object.get("_SYSTEMD_UNIT")),
+    })
+}
+
+/// The cursor of an entry line, without reading the rest of it.
+pub fn cursor_of(line: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Cursor {
+        #[serde(rename = "__CURSOR")]
+        cursor: String,
+    }
+    serde_json::from_str::<Cursor>(line).ok().map(|c| c.cursor)
+}
+
 /// None for a line that is not a journal entry.
 pub fn parse_entry(line: &str) -> Option<Entry> {
     let value: Value = serde_json::from_str(line).ok()?;

@@ -75,41 +75,68 @@ impl Query {
     }
 }
 
-/// What sshd logged after `cursor` (everything it has, without one). `_COMM=sshd` is set
-/// by journald itself, so no local user can forge an sshd line.
+/// Where a read of sshd's lines starts.
+pub enum SshdFrom {
+    /// After the entry this cursor names.
+    Cursor(String),
+    /// At this time (Unix seconds): the first read, or one after the cursor was lost.
+    Since(i64),
+}
+
 pub enum SshdRead {
-    Entries(Vec<Entry>),
-    /// The cursor no longer names an entry (the journal was rotated or vacuumed).
+    Done,
+    /// journalctl refused the cursor.
     CursorGone,
 }
 
-pub async fn sshd_entries(cursor: Option<&str>) -> std::io::Result<SshdRead> {
-    let mut command = tokio::process::Command::new("journalctl");
-    command
-        // The cursor and timestamp come with every entry; of the rest only the message is
-        // read (half of journalctl's work on a long journal).
-        .args([
-            "--no-pager",
-            "--quiet",
-            "--output=json",
-            "--output-fields=MESSAGE",
-            "_COMM=sshd",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(cursor) = cursor {
-        command.arg(format!("--after-cursor={cursor}"));
+/// Streams sshd's lines to `each`, one line of JSON at a time (never all of them in
+/// memory: sshd's log can hold millions of failed logins). Matches on fields journald sets
+/// itself (`super::sshd::from_sshd` checks them again): root, sshd's unit, sshd's process.
+/// Blocking.
+pub fn sshd_lines(from: &SshdFrom, mut each: impl FnMut(&[u8])) -> std::io::Result<SshdRead> {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new("journalctl");
+    // The cursor and timestamp come with every entry; of the rest only these are read.
+    command.args([
+        "--no-pager",
+        "--quiet",
+        "--output=json",
+        "--output-fields=MESSAGE,_UID,_COMM,_SYSTEMD_UNIT",
+        "_UID=0",
+    ]);
+    // Within a field the matches are alternatives, between fields all must hold.
+    command.args(super::sshd::UNITS.map(|unit| format!("_SYSTEMD_UNIT={unit}")));
+    command.args(super::sshd::COMMS.map(|comm| format!("_COMM={comm}")));
+    match from {
+        SshdFrom::Cursor(cursor) => command.arg(format!("--after-cursor={cursor}")),
+        SshdFrom::Since(at) => command.arg(format!("--since=@{at}")),
+    };
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("journalctl has no stdout"))?;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, stdout);
+    let mut line = Vec::with_capacity(4096);
+    let read = loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break Ok(()),
+            Ok(_) => each(line.strip_suffix(b"\n").unwrap_or(&line)),
+            Err(e) => break Err(e),
+        }
+    };
+    if read.is_err() {
+        let _ = child.kill();
     }
-    let output = command.output().await?;
-    if !output.status.success() && cursor.is_some() {
+    let status = child.wait()?;
+    read?;
+    if !status.success() && matches!(from, SshdFrom::Cursor(_)) {
         return Ok(SshdRead::CursorGone);
     }
-    Ok(SshdRead::Entries(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(parse_entry)
-            .collect(),
-    ))
+    Ok(SshdRead::Done)
 }

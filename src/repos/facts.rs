@@ -26,6 +26,8 @@ pub struct Facts {
     pub last_write: Option<OffsetDateTime>,
     /// `lock.roster` or `lock.exclusive` exists.
     pub locked: bool,
+    /// `version` of the repository's own `config`: 1 for borg 1.x, 2 for borg 2; 0 = none.
+    pub format_version: u32,
 }
 
 /// The detailed fields of a single repo beyond its facts.
@@ -115,6 +117,7 @@ pub(super) fn compute(
         config_quota_bytes: config.storage_quota,
         last_write: last_write(path, scan.txn, own_write(state, name)),
         locked: scan.locked,
+        format_version: config.version,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod idle;
 pub mod listener;
 pub mod notify;
 pub mod peers;
+pub mod plaintext;
 pub mod ticker;
 
 use std::future::Future;
@@ -26,6 +27,8 @@ use self::connection::Serving;
 use self::idle::Activity;
 use self::listener::{Listener, Socket};
 use self::peers::{Peer, PeerAddr, PerAddress};
+use self::plaintext::Policy;
+use crate::tls::{Plaintext, Tls};
 
 /// How long connections get to finish once a SIGTERM shutdown has begun.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -110,8 +113,15 @@ pub enum Stop {
     Idle,
 }
 
-/// Serves `app` until `shutdown` resolves or, with `idle_timeout`, until nothing has
-/// happened for that long. In-flight requests finish; idle keep-alive connections close.
+/// TLS on the port, and where plain HTTP is answered.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// None: plain HTTP only.
+    pub tls: Option<Arc<Tls>>,
+    pub plaintext: Plaintext,
+}
+
+/// Serves `app` over plain HTTP only; see `run_secure`.
 pub async fn run(
     listener: Listener,
     app: Router,
@@ -120,20 +130,58 @@ pub async fn run(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Stop {
-    let app = app.layer(axum::middleware::from_fn_with_state(
-        activity.clone(),
-        idle::track,
-    ));
+    let security = Security::default();
+    run_secure(
+        listener,
+        app,
+        idle_timeout,
+        activity,
+        limits,
+        security,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `app` until `shutdown` resolves or, with `idle_timeout`, until nothing has
+/// happened for that long. In-flight requests finish; idle keep-alive connections close.
+pub async fn run_secure(
+    listener: Listener,
+    app: Router,
+    idle_timeout: Option<Duration>,
+    activity: Activity,
+    limits: Limits,
+    security: Security,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Stop {
+    let policy = Policy::new(security.plaintext, security.tls.is_some());
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            activity.clone(),
+            idle::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            plaintext::guard,
+        ));
     let idle = idle_timeout.map_or("no idle exit".to_owned(), |t| {
         format!("exits after {}s idle", t.as_secs())
     });
+    let tls = match &security.tls {
+        Some(_) => "HTTPS and plain HTTP",
+        None => "plain HTTP only",
+    };
     notify::ready(&format!(
-        "serving on {}; {idle}; at most {} connections, {} per address",
+        "serving {tls} on {}; {idle}; at most {} connections, {} per address",
         listener.describe(),
         limits.max_connections,
         limits.per_address
     ));
-    let serving = Serving { app, limits };
+    let serving = Serving {
+        app,
+        limits,
+        tls: security.tls,
+    };
     match listener.socket {
         Socket::Tcp(l) => {
             // Small writes (a handshake, an answer) leave at once rather than after
@@ -188,9 +236,12 @@ where
                 };
                 match open.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        let client = crate::api::ClientAddr(addr.peer_ip());
-                        let connection =
-                            connection::serve(io, serving.clone(), client, closing.subscribe());
+                        let connection = connection::serve(
+                            io,
+                            addr.peer_ip(),
+                            serving.clone(),
+                            closing.subscribe(),
+                        );
                         let alive = alive.clone();
                         tokio::spawn(async move {
                             connection.await;

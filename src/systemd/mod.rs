@@ -120,6 +120,123 @@ pub struct TransientService<'a> {
     pub environment: Vec<String>,
     /// Becomes the service's stdin (the passphrase pipe).
     pub stdin: Option<OwnedFd>,
+    pub sandbox: Sandbox,
+}
+
+/// What a transient service may reach, as plain data (systemd.exec(5)); every service also
+/// gets the fixed hardening of `properties`. Paths must exist when the unit starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// The only writable paths: everything else is read-only.
+    pub read_write: Vec<String>,
+    /// Directories replaced by an empty read-only tmpfs (TemporaryFileSystem=)...
+    pub emptied: Vec<String>,
+    /// ...into which these paths are mounted back, writable (BindPaths=).
+    pub bound: Vec<String>,
+    /// Paths it cannot reach at all (InaccessiblePaths=; a leading `-`: if they exist).
+    pub hidden: Vec<String>,
+    /// MemoryMax= as a percentage of the machine's memory.
+    pub memory_max_percent: u32,
+    pub tasks_max: u64,
+}
+
+/// MS_REC: BindPaths= mounts recursively, as in a unit file.
+const MS_REC: u64 = 16384;
+/// CLONE_NEWCGROUP, the one namespace type allowed. Not none: systemd 252 writes
+/// RestrictNamespaces=yes into a transient unit's file as an empty assignment, which a
+/// manager Reload reads back as "no restriction" (seen in the nspawn harness). A cgroup
+/// namespace needs CAP_SYS_ADMIN, which the job never has, so this allows nothing more.
+const NAMESPACES_ALLOWED: u64 = 0x0200_0000;
+
+/// The properties of `service` as StartTransientUnit takes them (stdin aside).
+///
+/// The sandbox works in borg's user manager only as proven in tests/system
+/// (sandbox_cases.py): there, namespacing needs a user namespace, and systemd 252 silently
+/// skips ProtectSystem=, PrivateTmp=, InaccessiblePaths= and the like unless PrivateUsers=
+/// is set (systemd 257 implies it). Left out: ProtectKernelLogs= (in the nspawn harness
+/// /proc/kmsg is a FIFO the user manager cannot mask: the unit fails with 226/NAMESPACE;
+/// the kernel log stays root-only anyway), and DevicePolicy=/IPAddressDeny= (BPF, which a
+/// user manager may not load; PrivateDevices= and PrivateNetwork= do the work).
+pub fn properties(service: &TransientService<'_>) -> Vec<(&'static str, Value<'static>)> {
+    let command = |argv: &[String]| -> Vec<(String, Vec<String>, bool)> {
+        vec![(argv[0].clone(), argv.to_vec(), false)]
+    };
+    let sandbox = &service.sandbox;
+    let strings = |v: &[&str]| -> Vec<String> { v.iter().map(|s| (*s).to_owned()).collect() };
+    let emptied: Vec<(String, String)> = sandbox
+        .emptied
+        .iter()
+        .map(|p| (p.clone(), "ro".to_owned()))
+        .collect();
+    let bound: Vec<(String, String, bool, u64)> = sandbox
+        .bound
+        .iter()
+        .map(|p| (p.clone(), p.clone(), false, MS_REC))
+        .collect();
+    // Percent of UINT32_MAX, as systemd-run sends MemoryMax=N%.
+    let memory_scale =
+        (u64::from(u32::MAX) * u64::from(sandbox.memory_max_percent.min(100)) / 100) as u32;
+    vec![
+        ("Description", Value::from(service.description.clone())),
+        ("ExecStart", Value::from(command(&service.exec_start))),
+        (
+            "ExecStopPost",
+            Value::from(command(&service.exec_stop_post)),
+        ),
+        ("Environment", Value::from(service.environment.clone())),
+        // Records are the truth about jobs; finished units need not linger.
+        ("CollectMode", Value::from("inactive-or-failed")),
+        // Maintenance yields to backups and everything else on the machine.
+        ("Nice", Value::from(10i32)),
+        ("IOSchedulingClass", Value::from(3i32)),
+        // The sandbox: see above for why each namespacing option needs PrivateUsers.
+        ("PrivateUsers", Value::from(true)),
+        ("NoNewPrivileges", Value::from(true)),
+        ("CapabilityBoundingSet", Value::from(0u64)),
+        ("UMask", Value::from(0o077u32)),
+        ("ProtectSystem", Value::from("strict")),
+        // borg's home may be under /home, which ProtectSystem=strict leaves writable.
+        ("ProtectHome", Value::from("read-only")),
+        ("ReadWritePaths", Value::from(sandbox.read_write.clone())),
+        ("TemporaryFileSystem", Value::from(emptied)),
+        ("BindPaths", Value::from(bound)),
+        ("InaccessiblePaths", Value::from(sandbox.hidden.clone())),
+        ("PrivateTmp", Value::from(true)),
+        ("PrivateDevices", Value::from(true)),
+        ("PrivateIPC", Value::from(true)),
+        ("KeyringMode", Value::from("private")),
+        // No network: an empty network namespace, and no socket but AF_UNIX (the journal,
+        // serve's live datagram socket).
+        ("PrivateNetwork", Value::from(true)),
+        (
+            "RestrictAddressFamilies",
+            Value::from((true, strings(&["AF_UNIX"]))),
+        ),
+        ("RestrictNamespaces", Value::from(NAMESPACES_ALLOWED)),
+        ("ProtectKernelTunables", Value::from(true)),
+        ("ProtectKernelModules", Value::from(true)),
+        ("ProtectControlGroups", Value::from(true)),
+        ("ProtectClock", Value::from(true)),
+        ("ProtectHostname", Value::from(true)),
+        ("ProtectProc", Value::from("invisible")),
+        ("ProcSubset", Value::from("pid")),
+        ("LockPersonality", Value::from(true)),
+        ("RestrictRealtime", Value::from(true)),
+        ("RestrictSUIDSGID", Value::from(true)),
+        ("MemoryDenyWriteExecute", Value::from(true)),
+        ("SystemCallArchitectures", Value::from(strings(&["native"]))),
+        (
+            "SystemCallFilter",
+            Value::from((true, strings(&["@system-service"]))),
+        ),
+        (
+            "SystemCallFilter",
+            Value::from((false, strings(&["@privileged", "@resources"]))),
+        ),
+        ("SystemCallErrorNumber", Value::from(libc::EPERM)),
+        ("MemoryMaxScale", Value::from(memory_scale)),
+        ("TasksMax", Value::from(sandbox.tasks_max)),
+    ]
 }
 
 #[derive(Clone)]
@@ -166,23 +283,7 @@ impl UserManager {
     }
 
     pub async fn start_service(&self, service: TransientService<'_>) -> Result<(), SystemdError> {
-        let command = |argv: &[String]| -> Vec<(String, Vec<String>, bool)> {
-            vec![(argv[0].clone(), argv.to_vec(), false)]
-        };
-        let mut properties: Vec<(&str, Value<'_>)> = vec![
-            ("Description", Value::from(service.description.as_str())),
-            ("ExecStart", Value::from(command(&service.exec_start))),
-            (
-                "ExecStopPost",
-                Value::from(command(&service.exec_stop_post)),
-            ),
-            ("Environment", Value::from(service.environment.clone())),
-            // Records are the truth about jobs; finished units need not linger.
-            ("CollectMode", Value::from("inactive-or-failed")),
-            // Maintenance yields to backups and everything else on the machine.
-            ("Nice", Value::from(10i32)),
-            ("IOSchedulingClass", Value::from(3i32)),
-        ];
+        let mut properties: Vec<(&str, Value<'_>)> = properties(&service);
         if let Some(fd) = &service.stdin {
             properties.push((
                 "StandardInputFileDescriptor",
@@ -304,5 +405,112 @@ impl UserManager {
             }
             _ => UnitState::Gone,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> TransientService<'static> {
+        TransientService {
+            name: "borgbox-job-x.service",
+            description: "borgbox check job x on repo mac".into(),
+            exec_start: vec!["/usr/bin/borgbox".into(), "exec-job".into()],
+            exec_stop_post: vec!["/usr/bin/borgbox".into(), "job-finished".into()],
+            environment: vec!["BORGBOX_STATE_DIR=/s".into()],
+            stdin: None,
+            sandbox: Sandbox {
+                read_write: vec!["/s/jobs".into()],
+                emptied: vec!["/r".into()],
+                bound: vec!["/r/mac".into()],
+                hidden: vec!["-/h/.ssh".into(), "/run/user/999".into()],
+                memory_max_percent: 75,
+                tasks_max: 64,
+            },
+        }
+    }
+
+    /// The job unit's properties carry the whole sandbox, with the types systemd's D-Bus
+    /// API takes (a wrong type is refused by StartTransientUnit).
+    #[test]
+    fn a_transient_service_carries_its_sandbox() {
+        let service = service();
+        let props = properties(&service);
+        let all = |name: &str| -> Vec<&Value<'_>> {
+            props
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v)
+                .collect()
+        };
+        let one = |name: &str| -> Value<'static> {
+            let found = all(name);
+            assert_eq!(found.len(), 1, "{name}: {found:?}");
+            found[0].try_clone().unwrap()
+        };
+        let strings = |v: &[&str]| Value::from(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        for flag in [
+            "PrivateUsers",
+            "NoNewPrivileges",
+            "PrivateTmp",
+            "PrivateDevices",
+            "PrivateIPC",
+            "PrivateNetwork",
+            "ProtectKernelTunables",
+            "ProtectKernelModules",
+            "ProtectControlGroups",
+            "ProtectClock",
+            "ProtectHostname",
+            "LockPersonality",
+            "RestrictRealtime",
+            "RestrictSUIDSGID",
+            "MemoryDenyWriteExecute",
+        ] {
+            assert_eq!(one(flag), Value::from(true), "{flag}");
+        }
+        assert_eq!(one("ProtectSystem"), Value::from("strict"));
+        assert_eq!(one("ProtectHome"), Value::from("read-only"));
+        assert_eq!(one("ProtectProc"), Value::from("invisible"));
+        assert_eq!(one("CapabilityBoundingSet"), Value::from(0u64));
+        assert_eq!(one("RestrictNamespaces"), Value::from(0x0200_0000u64));
+        assert_eq!(one("ReadWritePaths"), strings(&["/s/jobs"]));
+        assert_eq!(
+            one("TemporaryFileSystem"),
+            Value::from(vec![("/r".to_string(), "ro".to_string())])
+        );
+        assert_eq!(
+            one("BindPaths"),
+            Value::from(vec![(
+                "/r/mac".to_string(),
+                "/r/mac".to_string(),
+                false,
+                16384u64
+            )])
+        );
+        assert_eq!(
+            one("InaccessiblePaths"),
+            strings(&["-/h/.ssh", "/run/user/999"])
+        );
+        assert_eq!(
+            one("RestrictAddressFamilies"),
+            Value::from((true, vec!["AF_UNIX".to_string()]))
+        );
+        assert_eq!(
+            all("SystemCallFilter"),
+            [
+                &Value::from((true, vec!["@system-service".to_string()])),
+                &Value::from((
+                    false,
+                    vec!["@privileged".to_string(), "@resources".to_string()]
+                )),
+            ]
+        );
+        assert_eq!(one("SystemCallErrorNumber"), Value::from(libc::EPERM));
+        assert_eq!(one("SystemCallArchitectures"), strings(&["native"]));
+        // 75 % as systemd-run sends MemoryMax=75% (the unit file then says 75.00%).
+        assert_eq!(one("MemoryMaxScale"), Value::from(3_221_225_471u32));
+        assert_eq!(one("TasksMax"), Value::from(64u64));
+        assert_eq!(one("Nice"), Value::from(10i32));
     }
 }

@@ -72,11 +72,18 @@ def note(message):
 # ---------------------------------------------------------------- the container
 
 
+# boot-systemd.sh's HARNESS_UNIT: commands join its cgroup inside the container's tree (a
+# process left in the host's cgroup is refused by systemd 257's logind, see there).
+HARNESS_CG = "/sys/fs/cgroup/system.slice/sysd-harness.service/cgroup.procs"
+
+
 def ct(*argv, check_rc=True, input=None, timeout=60):
-    """Runs argv inside the container (all its namespaces, a clean environment)."""
+    """Runs argv inside the container (all its namespaces and its cgroup tree, a clean
+    environment)."""
     cmd = ["nsenter", "-t", LEADER, "-a", "env", "-i",
            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOME=/root", "LANG=C.UTF-8", *argv]
+           "HOME=/root", "LANG=C.UTF-8",
+           "/bin/sh", "-c", '{ echo $$ > "$0"; } 2>/dev/null; exec "$@"', HARNESS_CG, *argv]
     p = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout)
     if check_rc and p.returncode != 0:
         raise Fail(f"in container: {' '.join(argv)} -> rc={p.returncode}\n{p.stdout}{p.stderr}")
@@ -753,6 +760,8 @@ sys.modules.setdefault("cases", sys.modules[__name__])
 from jobs_cases import JOB_CASES, initialized_repo  # noqa: E402
 from schedules_cases import SCHEDULE_CASES  # noqa: E402
 from capacity_cases import CAPACITY_CASES  # noqa: E402
+from debian_cases import DEBIAN_CASES  # noqa: E402
+from sandbox_cases import SANDBOX_CASES  # noqa: E402
 
 
 class SystemdTarget:
@@ -809,6 +818,8 @@ CASES = [
     *JOB_CASES,
     *SCHEDULE_CASES,
     *CAPACITY_CASES,
+    *DEBIAN_CASES,
+    *SANDBOX_CASES,
     ("start failure: trigger limit, no busy loop", case_start_failure_trips_trigger_limit),
     ("package: reinstall, remove, purge, install again", case_package_lifecycle),
 ]

@@ -120,7 +120,7 @@ def case_second_process_is_refused():
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 try:
                     conn.request("POST", f"/api/v1/repos/{name}/compact", body="{}",
-                                 headers={"Authorization": "Bearer second-token"})
+                                 headers={"Authorization": "Bearer second-token-0123456789abcdef0123456789"})
                     r = conn.getresponse()
                     return True, (r.status, r.read().decode())
                 except OSError as e:

@@ -7,7 +7,7 @@ use axum::Json;
 
 use super::super::error::ApiError;
 use super::super::state::AppState;
-use super::super::wire::{Info, Session, Status, Storage, SystemStats};
+use super::super::wire::{Info, Session, Status, Storage, SystemStats, TlsInfo};
 use crate::model::timestamp::{format_opt, format_utc};
 use crate::sysinfo;
 
@@ -51,7 +51,17 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         borg_version,
         activated_at: format_utc(state.activated_at),
         backend: domain.backend_name(),
+        tls: tls_info(&state),
     })
+}
+
+fn tls_info(state: &AppState) -> TlsInfo {
+    let summary = state.tls.as_ref().map(|tls| tls.summary());
+    TlsInfo {
+        enabled: summary.is_some(),
+        cert_not_after: summary.as_ref().map(|s| crate::tls::rfc3339(s.not_after)),
+        pubkey_sha256: summary.map(|s| s.pubkey_sha256),
+    }
 }
 
 /// GET /metrics (API.md 16.2): the Prometheus text format.
@@ -60,7 +70,17 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
     responses((status = 200, description = "The Prometheus text exposition format",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.domain.metrics().await?;
+    let mut text = state.domain.metrics().await?;
+    if let Some(tls) = &state.tls {
+        let mut more = crate::metrics::Exposition::with_capacity(256);
+        let name = "borgbox_tls_cert_not_after_seconds";
+        more.family(
+            name,
+            "When the served TLS certificate expires, unix seconds.",
+        );
+        more.sample(name, &[], tls.summary().not_after);
+        text.push_str(&more.finish());
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

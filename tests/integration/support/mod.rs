@@ -39,6 +39,10 @@ pub struct TestServer {
     ticker: Option<tokio::task::JoinHandle<()>>,
     /// Resolves to why serving stopped.
     pub stopped: Option<tokio::task::JoinHandle<borgbox::serve::Stop>>,
+    /// With `Options::tls`: what is served, and where its files are.
+    pub tls: Option<Arc<borgbox::tls::Tls>>,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
 }
 
 /// How a TestServer is set up; `TestServer::new()` takes the defaults.
@@ -56,6 +60,9 @@ pub struct Options {
     pub borg: Option<PathBuf>,
     /// Listen here instead of on 127.0.0.1:0 (an address in a test's network namespace).
     pub listener: Option<std::net::TcpListener>,
+    /// Serve TLS too, with a certificate made for localhost, 127.0.0.1 and 10.219.0.1.
+    pub tls: bool,
+    pub plaintext: borgbox::tls::Plaintext,
 }
 
 impl Default for Options {
@@ -73,6 +80,8 @@ impl Default for Options {
             zone: None,
             borg: None,
             listener: None,
+            tls: false,
+            plaintext: borgbox::tls::Plaintext::Any,
         }
     }
 }
@@ -127,7 +136,18 @@ impl TestServer {
         let ticker = options
             .ticker
             .map(|cadence| tokio::spawn(ticker::run(domain.clone(), activity.clone(), cadence)));
-        let app = api::router(AppState::new(domain.clone(), activity.clone()));
+        let cert_path = dir.path().join("tls/cert.pem");
+        let key_path = dir.path().join("tls/key.pem");
+        let tls = options.tls.then(|| {
+            std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+            write_pair(&cert_path, &key_path);
+            Arc::new(borgbox::tls::Tls::load(&cert_path, &key_path).unwrap())
+        });
+        let app = api::router(AppState::with_tls(
+            domain.clone(),
+            activity.clone(),
+            tls.clone(),
+        ));
         let listener = match options.listener {
             Some(listener) => {
                 listener.set_nonblocking(true).unwrap();
@@ -141,12 +161,17 @@ impl TestServer {
             socket: Socket::Tcp(listener),
             activated: options.idle_timeout.is_some(),
         };
-        let stopped = tokio::spawn(borgbox::serve::run(
+        let security = borgbox::serve::Security {
+            tls: tls.clone(),
+            plaintext: options.plaintext,
+        };
+        let stopped = tokio::spawn(borgbox::serve::run_secure(
             listener,
             app,
             options.idle_timeout,
             activity,
             options.limits,
+            security,
             async {
                 let _ = rx.await;
             },
@@ -160,7 +185,24 @@ impl TestServer {
             shutdown: Some(tx),
             ticker,
             stopped: Some(stopped),
+            tls,
+            cert_path,
+            key_path,
         }
+    }
+
+    /// A client that trusts this server's certificate (and nothing else).
+    pub fn https_client(&self) -> reqwest::ClientBuilder {
+        let pem = std::fs::read(&self.cert_path).unwrap();
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+    }
+
+    /// `https://127.0.0.1:<port>/api/v1`.
+    pub fn https_base(&self) -> String {
+        self.base.replacen("http://", "https://", 1)
     }
 
     /// A server whose clock reads `unix` until the test moves it.
@@ -490,13 +532,33 @@ pub struct Serve {
     pub port: u16,
 }
 
+/// A fresh self-signed pair for localhost, 127.0.0.1 and 10.219.0.1 (a namespace's
+/// server address), written over `cert` and `key`.
+pub fn write_pair(cert: &Path, key: &Path) {
+    let names = vec!["localhost".to_owned()];
+    let addresses = vec!["127.0.0.1".parse().unwrap(), "10.219.0.1".parse().unwrap()];
+    let (cert_pem, key_pem) =
+        borgbox::tls::make::self_signed(&names, &addresses, SystemClock.now()).unwrap();
+    std::fs::write(key, key_pem).unwrap();
+    std::fs::write(cert, cert_pem).unwrap();
+}
+
 impl Serve {
     pub fn start(dir: &std::path::Path) -> Serve {
-        Serve::start_logging_to(dir, std::process::Stdio::null())
+        Serve::start_with(dir, &[], std::process::Stdio::null())
     }
 
     /// Like `start`, with serve's log (its stderr) going to `log`.
     pub fn start_logging_to(dir: &std::path::Path, log: std::process::Stdio) -> Serve {
+        Serve::start_with(dir, &[], log)
+    }
+
+    /// With more environment (`BORGBOX_TLS=on` and a pair, say).
+    pub fn start_with(
+        dir: &std::path::Path,
+        env: &[(&str, &Path)],
+        log: std::process::Stdio,
+    ) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -512,6 +574,9 @@ impl Serve {
             .env("BORGBOX_STATE_DIR", dir.join("state"))
             .env("BORGBOX_SCHEDULES", dir.join("schedules.json"))
             .env("BORGBOX_ALERTS", dir.join("alerts.json"))
+            // Whatever /etc/borgbox/tls holds on this machine.
+            .env("BORGBOX_TLS", "off")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stderr(log)
             .spawn()
             .unwrap();
