@@ -152,6 +152,18 @@ fn tighten(doc: &mut Value) {
         o.insert("anyOf".into(), Value::Array(keeps.to_vec()));
     }
 
+    // An unused weekday or day may be any integer the server reads (64 bits, saturating).
+    for body in ["NewScheduleBody", "ScheduleUpdateBody"] {
+        for field in ["weekday", "day"] {
+            if let Some(Value::Object(o)) =
+                doc.pointer_mut(&format!("/components/schemas/{body}/properties/{field}"))
+            {
+                o.insert("minimum".into(), json!(i64::MIN));
+                o.insert("maximum".into(), json!(u64::MAX));
+            }
+        }
+    }
+
     // A new schedule, by cadence: weekly needs its weekday, monthly its day (API.md 11.2).
     let int = |min: i64, max: i64| json!({"type": "integer", "minimum": min, "maximum": max});
     let schemas = doc
