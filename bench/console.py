@@ -54,7 +54,7 @@ def sizes(server, urls):
         request = urllib.request.Request(url)
         if "/api/" in url:
             request.add_header("Authorization", "Bearer " + server.token)
-        with urllib.request.urlopen(request) as r:
+        with urllib.request.urlopen(request, context=server.tls) as r:
             body = r.read()
         rows.append((url.replace(server.base, ""), len(body), len(gzip.compress(body, compresslevel=6))))
     return rows
@@ -69,7 +69,7 @@ def run(binary, runs=5, repos=5):
         for i in range(repos):
             public, _, _ = keygen(work, f"k{i}", f"client{i}")
             server.api("POST", "/repos", {"name": f"client-{i}", "pubkey": public})
-        browser = Browser(work, work / "shots")
+        browser = Browser(work, work / "shots", spki=server.spki)
         browser.get(server.base + "/")
         browser.js("sessionStorage.setItem('borgbox.token', arguments[0])", server.token)
         results = {}

@@ -1,6 +1,7 @@
 //! borgbox: host Borg backup repositories on your own Linux server, managed over a REST
 //! API (../shared/API.md) by a socket-activated systemd service.
 
+pub mod activity;
 pub mod alerts;
 pub mod api;
 pub mod borg;
@@ -24,3 +25,6 @@ pub mod state_dir;
 pub mod sysinfo;
 pub mod systemd;
 pub mod tls;
+
+#[cfg(test)]
+mod seams;

@@ -112,7 +112,18 @@ pub fn spawn_unprivileged(dir: &Path, root: &Path, port: u16) -> Server {
     spawn_server_with(setpriv, dir, root, port)
 }
 
+/// `spawn_server` with more environment (a TLS pair, say).
+pub fn spawn_server_env(dir: &Path, root: &Path, port: u16, env: &[(&str, &Path)]) -> Server {
+    let mut command = Command::new(binary());
+    command.envs(env.iter().map(|(k, v)| (*k, *v)));
+    spawn_server_with(command, dir, root, port)
+}
+
 fn spawn_server_with(mut command: Command, dir: &Path, root: &Path, port: u16) -> Server {
+    // Unless a bench says otherwise, not whatever /etc/borgbox/tls holds here.
+    if !command.get_envs().any(|(k, _)| k == "BORGBOX_TLS") {
+        command.env("BORGBOX_TLS", "off");
+    }
     let child = command
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("BORGBOX_TOKEN", TOKEN)

@@ -47,7 +47,7 @@ def ms(x):
 
 uid = run("id", "-u", "borg").strip()
 loaded, answered = [], []
-for i in range(20):
+for i in range(0 if __import__("os").environ.get("BENCH_ONLY_KEYS") else 20):
     sent, took, status, s = request("POST", f"/repos/{repo}/schedules",
                                     {"kind": "check", "cadence": "daily", "hour": (i % 23) + 1, "minute": 7})
     assert status == 201, (status, s)
@@ -62,9 +62,10 @@ for i in range(20):
             break
         time.sleep(0.05)
     request("DELETE", f"/schedules/{s['id']}")
-print(f"POST schedule -> timer loaded and active ({len(loaded)} runs): "
-      f"p50 {ms(statistics.median(loaded))}, p90 {ms(pct(loaded, 0.9))}; "
-      f"the answer itself p50 {ms(statistics.median(answered))}")
+if loaded:
+    print(f"POST schedule -> timer loaded and active ({len(loaded)} runs): "
+        f"p50 {ms(statistics.median(loaded))}, p90 {ms(pct(loaded, 0.9))}; "
+        f"the answer itself p50 {ms(statistics.median(answered))}")
 
 # sshd's log on an internet-facing host (issue 17.2): LINES lines in ssh.service as root
 # with _COMM=sshd (a logger named sshd moved into ssh.service's cgroup, which only root can
@@ -82,8 +83,10 @@ for i in range({LINES}):
 subprocess.run(EXEC + ["sh", "-c", "cp /usr/bin/logger /tmp/sshd && cat > /tmp/gen.py"], input=gen,
                text=True, check=True)
 t = time.time()
-run("sh", "-c", "echo $$ > /sys/fs/cgroup/system.slice/ssh.service/cgroup.procs && "
-    "python3 /tmp/gen.py | /tmp/sshd -t sshd")
+have = int(run("sh", "-c", "journalctl _UID=0 _SYSTEMD_UNIT=ssh.service _COMM=sshd -o cat | wc -l").strip() or 0)
+if have < LINES:  # a second run in the same container reuses the lines
+    run("sh", "-c", "echo $$ > /sys/fs/cgroup/system.slice/ssh.service/cgroup.procs && "
+        "python3 /tmp/gen.py | /tmp/sshd -t sshd")
 count = 0
 for _ in range(600):  # journald may still be writing what logger sent
     count = int(run("sh", "-c", "journalctl _UID=0 _SYSTEMD_UNIT=ssh.service _COMM=sshd -o cat "
@@ -111,9 +114,16 @@ status = dict(l.split(":", 1) for l in run("cat", f"/proc/{pid}/status").splitli
 cg = run("systemctl", "show", "-P", "ControlGroup", "borgbox.service").strip()
 peak = run("cat", f"/sys/fs/cgroup{cg}/memory.peak").strip()
 print(f"first read of {count} lines: last_used_at {k['last_used_at']} from {k['last_used_from']} "
-      f"after {read_s:.1f} s; serve's peak RSS (VmHWM) {status['VmHWM'].strip()}, "
-      f"borgbox.service cgroup memory.peak (serve + journalctl) "
-      f"{int(peak) / 2**20:.1f} MiB" if peak.isdigit() else f"(memory.peak: {peak!r})")
+      f"after {read_s:.1f} s; serve's peak RSS (VmHWM) {status['VmHWM'].strip()}")
+print("borgbox.service cgroup memory.peak (serve + journalctl): " +
+      (f"{int(peak) / 2**20:.1f} MiB" if peak.isdigit() else
+       "not available (no memory controller in this container's cgroup tree)"))
+# What the reader before issue 17.2 held in memory at once: all of journalctl's output
+# (then a lossy copy of it, then every entry parsed).
+out_bytes = run("sh", "-c", "journalctl --no-pager --quiet --output=json --output-fields=MESSAGE "
+                "_COMM=sshd | wc -c").strip()
+print(f"for comparison: journalctl's JSON for those lines is {int(out_bytes) / 2**20:.0f} MiB, which "
+      "the former reader buffered whole (then copied and parsed into entries)")
 used = run("cat", state)
 print(f"keys-used.json: {len(json.loads(used)['keys'])} keys, {len(used)} bytes")
 warm = [request("GET", f"/repos/{repo}/keys")[1] for _ in range(200)]

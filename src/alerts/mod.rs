@@ -96,34 +96,6 @@ pub struct Alert {
     pub pending: Option<Pending>,
 }
 
-/// An alert as the API sends it (API.md 4.10): never the secret, never the pending event.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = Alert)]
-pub struct AlertView {
-    pub id: AlertId,
-    pub repo: RepoName,
-    #[schema(minimum = 1, maximum = 8760)]
-    pub stale_after_hours: u32,
-    pub webhook_url: String,
-    pub enabled: bool,
-    /// 0: notify only on transitions.
-    #[schema(maximum = 8760)]
-    pub renotify_hours: u32,
-    /// Whether deliveries are signed; the secret itself is never sent.
-    pub has_secret: bool,
-    pub created_at: Stamp,
-    pub last_check_at: Stamp,
-    /// `null` before the first check: the only `null` in the API (API.md 2.5).
-    #[schema(required = true)]
-    pub last_state: Option<State>,
-    /// The last write seen at the last check.
-    pub last_write: Stamp,
-    /// The last successful `stale` or `recovered` delivery.
-    pub last_alerted_at: Stamp,
-    /// The last delivery or check error; `""` when the last one succeeded.
-    pub last_error: String,
-}
-
 /// The secret field of a request: API.md 12.1's three states.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum SecretChange {
@@ -278,24 +250,6 @@ impl Alert {
         Ok(merged)
     }
 
-    pub fn view(&self) -> AlertView {
-        AlertView {
-            id: self.id.clone(),
-            repo: self.repo.clone(),
-            stale_after_hours: self.stale_after_hours,
-            webhook_url: self.webhook_url.clone(),
-            enabled: self.enabled,
-            renotify_hours: self.renotify_hours,
-            has_secret: self.secret.is_some(),
-            created_at: self.created_at,
-            last_check_at: self.last_check_at,
-            last_state: self.last_state,
-            last_write: self.last_write,
-            last_alerted_at: self.last_alerted_at,
-            last_error: self.last_error.clone(),
-        }
-    }
-
     /// A stored alert is usable only when its fields are in range.
     pub fn check(&self) -> Result<(), String> {
         let inner = || -> Result<(), String> {
@@ -354,6 +308,17 @@ mod tests {
             "http:///host",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// What the API shows of an alert (`api::wire::AlertView`), as these tests read it.
+    trait View {
+        fn view(&self) -> crate::api::wire::AlertView;
+    }
+
+    impl View for Alert {
+        fn view(&self) -> crate::api::wire::AlertView {
+            crate::api::wire::AlertView::of(self)
         }
     }
 

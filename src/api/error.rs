@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::extract::Rejection;
 use crate::domain;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,23 @@ impl ApiError {
 
     pub fn repo_not_found() -> Self {
         ApiError::NotFound("repo not found".into())
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> ApiError {
+        match rejection {
+            Rejection::BadRequest(message) => ApiError::BadRequest(message),
+            Rejection::TooLarge => ApiError::TooLarge,
+            Rejection::RepoNotFound => ApiError::repo_not_found(),
+            Rejection::NotFound(what) => domain::Error::NotFound(what).into(),
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }
 

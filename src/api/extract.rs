@@ -10,8 +10,24 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
 use crate::model::RepoName;
+
+/// Why a request was refused before its handler ran; `error` turns it into the answer
+/// (this module names no answer shape, so `wire` can declare its bodies with it).
+#[derive(Debug)]
+pub enum Rejection {
+    BadRequest(String),
+    TooLarge,
+    RepoNotFound,
+    /// An id of a job, schedule or alert that is not of our form.
+    NotFound(&'static str),
+}
+
+impl Rejection {
+    fn bad_request(msg: impl Into<String>) -> Rejection {
+        Rejection::BadRequest(msg.into())
+    }
+}
 
 /// The largest request body borgbox reads (API.md 2.4).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -21,14 +37,14 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct Body(Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
-    type Rejection = ApiError;
+    type Rejection = Rejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge
+                Rejection::TooLarge
             } else {
-                ApiError::bad_request("failed to read the request body")
+                Rejection::bad_request("failed to read the request body")
             }
         })?;
         Body::parse(&bytes)
@@ -36,14 +52,14 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 impl Body {
-    pub fn parse(bytes: &[u8]) -> Result<Body, ApiError> {
+    pub fn parse(bytes: &[u8]) -> Result<Body, Rejection> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body::default());
         }
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(map)) => Ok(Body(map)),
-            Ok(_) => Err(ApiError::bad_request("request body must be a JSON object")),
-            Err(_) => Err(ApiError::bad_request("request body is not valid JSON")),
+            Ok(_) => Err(Rejection::bad_request("request body must be a JSON object")),
+            Err(_) => Err(Rejection::bad_request("request body is not valid JSON")),
         }
     }
 
@@ -51,52 +67,52 @@ impl Body {
         self.0.get(key).filter(|v| !v.is_null())
     }
 
-    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, Rejection> {
         self.field(key)
             .map(|v| {
                 v.as_bool()
-                    .ok_or_else(|| ApiError::bad_request(format!("{key} must be a boolean")))
+                    .ok_or_else(|| Rejection::bad_request(format!("{key} must be a boolean")))
             })
             .transpose()
     }
 
-    pub fn req_bool(&self, key: &str) -> Result<bool, ApiError> {
+    pub fn req_bool(&self, key: &str) -> Result<bool, Rejection> {
         self.opt_bool(key)?
-            .ok_or_else(|| ApiError::bad_request(format!("{key} is required")))
+            .ok_or_else(|| Rejection::bad_request(format!("{key} is required")))
     }
 
-    pub fn opt_str(&self, key: &str) -> Result<Option<&str>, ApiError> {
+    pub fn opt_str(&self, key: &str) -> Result<Option<&str>, Rejection> {
         self.field(key)
             .map(|v| {
                 v.as_str()
-                    .ok_or_else(|| ApiError::bad_request(format!("{key} must be a string")))
+                    .ok_or_else(|| Rejection::bad_request(format!("{key} must be a string")))
             })
             .transpose()
     }
 
-    pub fn req_str(&self, key: &str) -> Result<&str, ApiError> {
+    pub fn req_str(&self, key: &str) -> Result<&str, Rejection> {
         self.opt_str(key)?
-            .ok_or_else(|| ApiError::bad_request(format!("{key} is required")))
+            .ok_or_else(|| Rejection::bad_request(format!("{key} is required")))
     }
 
     /// JSON integers only: no fraction, no exponent, no strings, no booleans.
-    pub fn opt_int(&self, key: &str) -> Result<Option<i64>, ApiError> {
+    pub fn opt_int(&self, key: &str) -> Result<Option<i64>, Rejection> {
         self.field(key)
             .map(|v| match v {
                 Value::Number(n) if n.is_i64() => n
                     .as_i64()
-                    .ok_or_else(|| ApiError::bad_request(format!("{key} must be an integer"))),
+                    .ok_or_else(|| Rejection::bad_request(format!("{key} must be an integer"))),
                 Value::Number(n) if n.is_u64() => {
-                    Err(ApiError::bad_request(format!("{key} is out of range")))
+                    Err(Rejection::bad_request(format!("{key} is out of range")))
                 }
-                _ => Err(ApiError::bad_request(format!("{key} must be an integer"))),
+                _ => Err(Rejection::bad_request(format!("{key} must be an integer"))),
             })
             .transpose()
     }
 
     /// Like `opt_int`, but an integer beyond i64 is i64::MAX rather than an error: for
     /// fields where any integer is acceptable when unused (a daily schedule's `weekday`).
-    pub fn opt_int_saturating(&self, key: &str) -> Result<Option<i64>, ApiError> {
+    pub fn opt_int_saturating(&self, key: &str) -> Result<Option<i64>, Rejection> {
         match self.field(key) {
             Some(Value::Number(n)) if n.is_u64() && !n.is_i64() => Ok(Some(i64::MAX)),
             _ => self.opt_int(key),
@@ -107,29 +123,29 @@ impl Body {
 /// A field of a request body, read from the JSON object with our messages: `Option<T>`
 /// when it may be absent (a `null` counts as absent), `T` when it is required.
 pub trait Field: Sized {
-    fn read(body: &Body, key: &str) -> Result<Self, ApiError>;
+    fn read(body: &Body, key: &str) -> Result<Self, Rejection>;
 }
 
 impl Field for Option<bool> {
-    fn read(body: &Body, key: &str) -> Result<Self, ApiError> {
+    fn read(body: &Body, key: &str) -> Result<Self, Rejection> {
         body.opt_bool(key)
     }
 }
 
 impl Field for Option<i64> {
-    fn read(body: &Body, key: &str) -> Result<Self, ApiError> {
+    fn read(body: &Body, key: &str) -> Result<Self, Rejection> {
         body.opt_int(key)
     }
 }
 
 impl Field for Option<String> {
-    fn read(body: &Body, key: &str) -> Result<Self, ApiError> {
+    fn read(body: &Body, key: &str) -> Result<Self, Rejection> {
         Ok(body.opt_str(key)?.map(str::to_owned))
     }
 }
 
 impl Field for String {
-    fn read(body: &Body, key: &str) -> Result<Self, ApiError> {
+    fn read(body: &Body, key: &str) -> Result<Self, Rejection> {
         body.req_str(key).map(str::to_owned)
     }
 }
@@ -159,7 +175,7 @@ macro_rules! request_body {
 
             pub fn read(
                 body: &$crate::api::extract::Body,
-            ) -> Result<$name, $crate::api::error::ApiError> {
+            ) -> Result<$name, $crate::api::extract::Rejection> {
                 Ok($name {
                     $( $field: $crate::api::extract::request_body!(
                         @read body, $field, $ty $(, $reader)?
@@ -169,7 +185,7 @@ macro_rules! request_body {
         }
 
         impl<S: Send + Sync> axum::extract::FromRequest<S> for $name {
-            type Rejection = $crate::api::error::ApiError;
+            type Rejection = $crate::api::extract::Rejection;
 
             async fn from_request(
                 request: axum::extract::Request,
@@ -189,17 +205,41 @@ macro_rules! request_body {
 }
 pub(crate) use request_body;
 
-/// An `{id}` path segment, `None` when it does not percent-decode to UTF-8: no id of ours,
-/// which the handler answers with its 404 like any other id not of our form (API.md 2.8;
-/// axum's own `Path` would answer 400).
-pub struct IdParam(pub Option<String>);
+/// An `{id}` path segment of a job, schedule or alert. One that does not percent-decode
+/// to UTF-8 or is not of our form is an unknown `T`, answered 404 when the handler asks
+/// for it with `get` (API.md 2.8; axum's own `Path` would answer 400), so body errors
+/// still come first.
+pub struct IdParam<T>(Option<T>);
 
-impl<S: Send + Sync> FromRequestParts<S> for IdParam {
+/// An id type of a path segment, and what an unknown one is called in the 404.
+pub trait PathId: std::str::FromStr {
+    const WHAT: &'static str;
+}
+
+impl PathId for crate::model::JobId {
+    const WHAT: &'static str = "job";
+}
+
+impl PathId for crate::model::ScheduleId {
+    const WHAT: &'static str = "schedule";
+}
+
+impl PathId for crate::model::AlertId {
+    const WHAT: &'static str = "alert";
+}
+
+impl<T: PathId> IdParam<T> {
+    pub fn get(self) -> Result<T, Rejection> {
+        self.0.ok_or(Rejection::NotFound(T::WHAT))
+    }
+}
+
+impl<S: Send + Sync, T: PathId> FromRequestParts<S> for IdParam<T> {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let id = Path::<String>::from_request_parts(parts, state).await.ok();
-        Ok(IdParam(id.map(|Path(id)| id)))
+        Ok(IdParam(id.and_then(|Path(id)| id.parse().ok())))
     }
 }
 
@@ -207,18 +247,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdParam {
 pub struct RepoParam(pub RepoName);
 
 impl<S: Send + Sync> FromRequestParts<S> for RepoParam {
-    type Rejection = ApiError;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::repo_not_found())?;
+            .map_err(|_| Rejection::RepoNotFound)?;
         params
             .iter()
             .find(|(key, _)| key == "name")
             .and_then(|(_, value)| value.parse().ok())
             .map(RepoParam)
-            .ok_or_else(ApiError::repo_not_found)
+            .ok_or(Rejection::RepoNotFound)
     }
 }
 
@@ -252,7 +292,7 @@ mod tests {
     #[test]
     fn non_objects_and_garbage_are_rejected() {
         for bad in [&b"[]"[..], b"\"x\"", b"nul", b"{", b"12"] {
-            assert!(matches!(Body::parse(bad), Err(ApiError::BadRequest(_))));
+            assert!(matches!(Body::parse(bad), Err(Rejection::BadRequest(_))));
         }
     }
 }

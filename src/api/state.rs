@@ -8,9 +8,9 @@ use axum::body::Bytes;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::activity::Activity;
 use crate::domain::Domain;
 use crate::files::FileStamp;
-use crate::serve::idle::Activity;
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
@@ -52,9 +52,9 @@ impl AppState {
         activity: Activity,
         tls: Option<Arc<crate::tls::Tls>>,
     ) -> AppState {
-        let token_digest = Sha256::digest(domain.settings.token.expose().as_bytes()).into();
+        let token_digest = Sha256::digest(domain.api_token().expose().as_bytes()).into();
         AppState(Arc::new(Inner {
-            activated_at: domain.clock.now(),
+            activated_at: domain.now_utc(),
             activated: Instant::now(),
             activity,
             repo_list: Mutex::new(None),

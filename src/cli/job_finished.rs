@@ -8,7 +8,8 @@ use clap::Args;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigArgs, Settings};
-use crate::jobs::record::{JobStatus, JobStore, StoreError};
+use crate::jobs::lifecycle::JobLife;
+use crate::jobs::record::{JobStore, StoreError};
 use crate::logging::message_id;
 use crate::model::JobId;
 
@@ -39,28 +40,18 @@ pub fn exit_code(kind: Option<&str>, status: Option<&str>) -> i32 {
 impl JobFinishedCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let settings = Settings::resolve_without_token(self.config)?;
-        let store = JobStore::new(&settings.state_dir);
         let result = std::env::var("SERVICE_RESULT").unwrap_or_default();
         let kind = std::env::var("EXIT_CODE").ok();
         let status = std::env::var("EXIT_STATUS").ok();
         let code = exit_code(kind.as_deref(), status.as_deref());
         let now = SystemClock.now().unix_timestamp();
-        let recorded = store.update(&self.id, |r| {
-            if r.status.is_final() {
-                return None;
-            }
-            r.note = Some(format!(
-                "borgbox: the job's process ended without an exit status (systemd: {result})"
-            ));
-            r.finish(JobStatus::Error, code, now);
-            Some(r.clone())
-        });
-        if let (Ok(Some(r)), false) = (&recorded, self.sandboxed) {
-            let schedules = crate::schedules::store::schedule_store(settings.schedules.clone());
-            if let Err(e) = crate::schedules::store::job_ended(&schedules, r) {
-                log::warn!("failed to record job {}'s end in its schedule: {e}", r.id);
-            }
-        }
+        let life = JobLife::new(
+            JobStore::new(&settings.state_dir),
+            (!self.sandboxed)
+                .then(|| crate::schedules::store::schedule_store(settings.schedules.clone())),
+            settings.zone.clone(),
+        );
+        let recorded = life.finish_unrecorded(&self.id, &result, code, now);
         match recorded {
             Ok(Some(r)) => log::info!(
                 message_id = message_id::JOB_FINISHED,

@@ -14,13 +14,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::config::{BackendChoice, Settings};
 use crate::jobs::backend::Backend;
 use crate::jobs::process::ProcessBackend;
 use crate::jobs::record::JobStore;
 use crate::jobs::systemd::SystemdBackend;
-use crate::serve::idle::Activity;
+use crate::schedules::timers::{NoTimers, SystemdTimers, Timers};
 use crate::systemd::UserManager;
 
 #[derive(Debug, Parser)]
@@ -76,12 +77,13 @@ impl Cli {
     }
 }
 
-/// `auto` takes borg's user manager when its bus answers, else child processes.
+/// `auto` takes borg's user manager when its bus answers (jobs are transient units, and
+/// schedules and alerts its timers), else child processes (and the ticker).
 pub(crate) async fn choose_backend(
     settings: &Settings,
     activity: &Activity,
     clock: &Arc<dyn Clock>,
-) -> anyhow::Result<Arc<dyn Backend>> {
+) -> anyhow::Result<(Arc<dyn Backend>, Arc<dyn Timers>)> {
     let exe = std::env::current_exe().context("cannot find the borgbox binary for exec-job")?;
     let store = JobStore::new(&settings.state_dir);
     let bus = format!("/run/user/{}/bus", settings.uid);
@@ -104,24 +106,30 @@ pub(crate) async fn choose_backend(
         }
         BackendChoice::Auto => None,
     };
-    let backend: Arc<dyn Backend> = match systemd {
-        Some(manager) => Arc::new(SystemdBackend::new(
-            manager,
-            exe,
-            settings,
-            store,
-            clock.clone(),
-        )),
-        None => Arc::new(ProcessBackend::new(
-            exe,
-            settings.child_env(),
-            store,
-            activity.clone(),
-            clock.clone(),
-        )),
+    let (backend, timers): (Arc<dyn Backend>, Arc<dyn Timers>) = match systemd {
+        Some(manager) => (
+            Arc::new(SystemdBackend::new(
+                manager.clone(),
+                exe,
+                settings,
+                store,
+                clock.clone(),
+            )),
+            Arc::new(SystemdTimers::new(manager, settings)),
+        ),
+        None => (
+            Arc::new(ProcessBackend::new(
+                exe,
+                settings.child_env(),
+                store,
+                activity.clone(),
+                clock.clone(),
+            )),
+            Arc::new(NoTimers),
+        ),
     };
     log::debug!("jobs run with the {} backend", backend.name());
-    Ok(backend)
+    Ok((backend, timers))
 }
 
 /// A runtime for a oneshot subcommand.
@@ -136,10 +144,9 @@ fn oneshot_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The domain as a oneshot sees it: the backend `serve` would choose, its own clock.
 async fn oneshot_domain(settings: Settings) -> anyhow::Result<Arc<crate::domain::Domain>> {
     let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
-    let backend = choose_backend(&settings, &Activity::default(), &clock).await?;
-    let domain = Arc::new(crate::domain::Domain::new(settings, clock, backend));
-    domain.schedules.load()?;
-    domain.alerts.load()?;
+    let (backend, timers) = choose_backend(&settings, &Activity::default(), &clock).await?;
+    let domain = Arc::new(crate::domain::Domain::new(settings, clock, backend).with_timers(timers));
+    domain.check_stores()?;
     Ok(domain)
 }
 

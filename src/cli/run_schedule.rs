@@ -41,9 +41,7 @@ impl RunScheduleCmd {
             if let RunOutcome::Started(job) = &outcome {
                 // The job's sandbox cannot write the schedules file, so its end reaches
                 // the schedule from here, with or without an API process (DESIGN.md).
-                if let Some(record) = domain.jobs.wait_final(job).await {
-                    domain.job_ended(&record)?;
-                }
+                domain.schedule_job_ended(job).await?;
             }
             anyhow::Ok(outcome)
         })?;

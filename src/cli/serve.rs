@@ -8,13 +8,14 @@ use anyhow::Context;
 use clap::Args;
 use rand::Rng;
 
+use crate::activity::Activity;
 use crate::api::{self, state::AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigArgs, ConfigError, Settings};
+use crate::domain::ticker;
 use crate::domain::Domain;
 use crate::jobs::backend::Backend;
-use crate::serve::idle::Activity;
-use crate::serve::{self, listener, ticker, Limits, Security};
+use crate::serve::{self, listener, Limits, Security};
 use crate::tls::{self as tls, Choice, Tls, TlsArgs};
 
 #[derive(Debug, Args)]
@@ -41,17 +42,6 @@ impl ServeCmd {
             Some(dir) => (dev_settings(self.config, dir)?, true),
             None => (Settings::resolve(self.config)?, false),
         };
-        let security = Security {
-            tls: load_tls(&self.tls, dev_dir.as_deref())?.map(Arc::new),
-            plaintext: self.tls.plaintext.unwrap_or_default(),
-        };
-        if let (Some(tls), true) = (&security.tls, dev) {
-            println!(
-                "borgbox dev mode: https://{}/ too (certificate's public key sha256//{})",
-                settings.addr,
-                tls.summary().pubkey_sha256
-            );
-        }
         settings.check_writable()?;
         // Refuse to start on a schedules or alerts file borgbox cannot read, rather than
         // overwrite it later; before listening, so a refusal is the only thing said.
@@ -63,13 +53,26 @@ impl ServeCmd {
             .context("failed to start the async runtime")?;
         runtime.block_on(async move {
             refuse_unsupported_borg(&settings).await?;
+            // After every other refusal, so that a refusal stays the only thing said.
+            let security = Security {
+                tls: load_tls(&self.tls, dev_dir.as_deref())?.map(Arc::new),
+                plaintext: self.tls.plaintext.unwrap_or_default(),
+            };
+            if let (Some(tls), true) = (&security.tls, dev) {
+                println!(
+                    "borgbox dev mode: https://{}/ too (certificate's public key sha256//{})",
+                    settings.addr,
+                    tls.summary().pubkey_sha256
+                );
+            }
             let listener = listener::from_systemd_or_bind(&settings.addr, dev).await?;
             // Only a socket-activated borgbox may exit when idle: systemd starts it again.
             let idle_timeout = settings.idle_timeout.filter(|_| listener.activated);
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let activity = Activity::default();
-            let backend = super::choose_backend(&settings, &activity, &clock).await?;
-            let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
+            let (backend, timers) = super::choose_backend(&settings, &activity, &clock).await?;
+            let domain =
+                Arc::new(Domain::new(settings, clock, backend.clone()).with_timers(timers));
             let background = start_background(&domain, &backend, &activity, idle_timeout);
             let tls = security.tls.clone();
             if let Some(tls) = &tls {

@@ -13,6 +13,9 @@
 //! change to any module renames every module that imports it, and a browser never mixes
 //! two versions. index.html is rendered with the hashed names and served as `no-cache`.
 
+// The HTTP edge: here axum's types may be named (clippy.toml `disallowed-types`).
+#![allow(clippy::disallowed_types)]
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::{Domain, Error, Result};
 use crate::alerts::rules::{self, Seen};
 use crate::alerts::webhook::Delivery;
-use crate::alerts::{sort, Alert, AlertInput, AlertView, Pending, LIMIT};
+use crate::alerts::{sort, Alert, AlertInput, Pending};
 use crate::config::Secret;
 use crate::logging::message_id;
 use crate::model::{AlertId, RepoName};
@@ -34,7 +34,7 @@ struct Outgoing {
 }
 
 impl Domain {
-    pub async fn list_alerts(self: &Arc<Self>, repo: Option<RepoName>) -> Result<Vec<AlertView>> {
+    pub async fn list_alerts(self: &Arc<Self>, repo: Option<RepoName>) -> Result<Vec<Alert>> {
         self.blocking(move |domain| {
             if let Some(name) = &repo {
                 if !domain.repos.exists(name) {
@@ -49,7 +49,7 @@ impl Domain {
                 .cloned()
                 .collect();
             sort(&mut all);
-            Ok(all.iter().map(Alert::view).collect())
+            Ok(all)
         })
         .await
     }
@@ -63,9 +63,8 @@ impl Domain {
             .ok_or(Error::NotFound("alert"))
     }
 
-    pub async fn get_alert(self: &Arc<Self>, id: AlertId) -> Result<AlertView> {
-        self.blocking(move |domain| Ok(domain.find_alert(&id)?.view()))
-            .await
+    pub async fn get_alert(self: &Arc<Self>, id: AlertId) -> Result<Alert> {
+        self.blocking(move |domain| domain.find_alert(&id)).await
     }
 
     /// POST /repos/{name}/alerts.
@@ -73,73 +72,27 @@ impl Domain {
         self: &Arc<Self>,
         name: &RepoName,
         input: AlertInput,
-    ) -> Result<AlertView> {
-        // Under the repo's lock: an alert never outlives a delete running meanwhile.
-        let _lock = self.lock_known_repo(name).await?;
-        let name = name.clone();
-        let alert = self
-            .blocking(move |domain| {
-                if !domain.repos.exists(&name) {
-                    return Err(Error::RepoNotFound);
-                }
-                let alert = Alert::create(AlertId::random(), name, &input, domain.now())
-                    .map_err(Error::Invalid)?;
-                domain.alerts.modify(|all| {
-                    if all.len() >= LIMIT {
-                        return Err(Error::Invalid(format!(
-                            "too many alerts: borgbox keeps at most {LIMIT}"
-                        )));
-                    }
-                    all.push(alert.clone());
-                    Ok(())
-                })?;
-                Ok(alert)
-            })
-            .await?;
-        self.alert_changed(&alert, "created").await;
-        Ok(alert.view())
+    ) -> Result<Alert> {
+        self.add_entry(name, move |domain, name| {
+            Alert::create(AlertId::random(), name, &input, domain.now()).map_err(Error::Invalid)
+        })
+        .await
     }
 
     /// PATCH /alerts/{id}: the monitor state is kept.
-    pub async fn update_alert(
-        self: &Arc<Self>,
-        id: AlertId,
-        input: AlertInput,
-    ) -> Result<AlertView> {
-        let alert = self
-            .blocking(move |domain| {
-                domain.alerts.modify(|all| {
-                    let alert = all
-                        .iter_mut()
-                        .find(|a| a.id == id)
-                        .ok_or(Error::NotFound("alert"))?;
-                    *alert = alert.merge(&input).map_err(Error::Invalid)?;
-                    Ok(alert.clone())
-                })
-            })
-            .await?;
-        self.alert_changed(&alert, "changed").await;
-        Ok(alert.view())
+    pub async fn update_alert(self: &Arc<Self>, id: AlertId, input: AlertInput) -> Result<Alert> {
+        self.change_entry(id, move |_, alert: &Alert| {
+            alert.merge(&input).map_err(Error::Invalid)
+        })
+        .await
     }
 
     /// DELETE /alerts/{id}.
     pub async fn delete_alert(self: &Arc<Self>, id: AlertId) -> Result<()> {
-        let alert = self
-            .blocking(move |domain| {
-                domain.alerts.modify(|all| {
-                    let at = all
-                        .iter()
-                        .position(|a| a.id == id)
-                        .ok_or(Error::NotFound("alert"))?;
-                    Ok(all.remove(at))
-                })
-            })
-            .await?;
-        self.alert_changed(&alert, "deleted").await;
-        Ok(())
+        self.remove_entry::<Alert>(id).await.map(drop)
     }
 
-    async fn alert_changed(self: &Arc<Self>, alert: &Alert, what: &str) {
+    pub(super) fn log_alert_change(&self, alert: &Alert, what: &str) {
         // Never the URL (it may carry a token) nor the secret.
         log::info!(
             message_id = message_id::ALERT_CHANGED,
@@ -148,7 +101,6 @@ impl Domain {
             "{what} alert {} on repo {} (stale after {} h, enabled: {})",
             alert.id, alert.repo, alert.stale_after_hours, alert.enabled
         );
-        self.reconcile().await;
     }
 
     /// What the monitor sees of `repo` now.

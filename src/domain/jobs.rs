@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{Domain, Error, RepoLock, Result};
 use crate::borg::MAX_PASSPHRASE;
 use crate::config::Secret;
+use crate::jobs::backend::Follow;
 use crate::jobs::record::JobRecord;
 use crate::jobs::spec::{JobKind, JobOptions};
 use crate::logging::message_id;
@@ -28,13 +29,18 @@ pub struct JobRequest {
     passphrase: Option<Secret>,
 }
 
-/// Present but empty counts as absent (API.md 8.1).
-fn passphrase(value: Option<String>) -> Result<Option<Secret>> {
+/// The one rule for a passphrase given for one call, in a body field or a header named
+/// `field`: at most `MAX_PASSPHRASE` bytes; present but empty counts as absent (API.md 8.1).
+pub fn passphrase_for_one_call(value: Option<String>, field: &str) -> Result<Option<Secret>> {
     match value {
-        Some(p) if p.len() > MAX_PASSPHRASE => Err(Error::Invalid("passphrase is too long".into())),
+        Some(p) if p.len() > MAX_PASSPHRASE => Err(Error::Invalid(format!("{field} is too long"))),
         Some(p) if p.is_empty() => Ok(None),
         other => Ok(other.map(Secret::new)),
     }
+}
+
+fn passphrase(value: Option<String>) -> Result<Option<Secret>> {
+    passphrase_for_one_call(value, "passphrase")
 }
 
 impl JobRequest {
@@ -169,6 +175,26 @@ impl Domain {
             "started {} job {} on repo {}", record.kind.as_str(), record.id, record.repo
         );
         Ok(record)
+    }
+
+    /// Every retained job with its log tail, newest first.
+    pub async fn list_jobs(&self) -> Result<Vec<(JobRecord, Vec<String>)>> {
+        Ok(self.jobs.list().await?)
+    }
+
+    /// One job with its log tail.
+    pub async fn job(&self, id: &JobId) -> Result<(JobRecord, Vec<String>)> {
+        self.jobs.get(id).await?.ok_or(Error::NotFound("job"))
+    }
+
+    /// One job's output: the tail so far, then live lines until it ends.
+    pub async fn follow_job(&self, id: &JobId) -> Result<(JobRecord, Follow)> {
+        self.jobs.follow(id).await?.ok_or(Error::NotFound("job"))
+    }
+
+    /// The job's record once final; None when the record disappears.
+    pub async fn job_final(&self, id: &JobId) -> Option<JobRecord> {
+        self.jobs.wait_final(id).await
     }
 
     /// DELETE /jobs/{id}: a queued job is cancelled at once, a running one asked to stop.

@@ -9,20 +9,24 @@
 //! operation on that repo left half-done (`recover`).
 
 mod alerts;
+mod entries;
 mod jobs;
 mod keys;
 mod metrics;
 pub mod repos;
 mod schedules;
+mod server;
+pub mod ticker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use self::alerts::ScanReport;
-pub use self::jobs::{JobRequest, Origin};
+pub use self::jobs::{passphrase_for_one_call, JobRequest, Origin};
 pub use self::keys::KeyView;
 pub use self::repos::{NewRepo, Registration, RepoUpdate, RepoView};
 pub use self::schedules::RunOutcome;
+pub use self::server::{HostStats, ServerInfo};
 
 use crate::alerts::webhook::{DeliveryError, Notifier};
 use crate::alerts::AlertStore;
@@ -38,6 +42,7 @@ use crate::keys::{AddedAt, KeyStore, KeyUse};
 use crate::model::{JobId, RepoName};
 use crate::repos::Repos;
 use crate::schedules::store::ScheduleStore;
+use crate::schedules::timers::{NoTimers, Timers, TimersError};
 
 /// Why an operation was refused or failed: the cases a caller acts on. `api::error` maps
 /// them to status codes in one table.
@@ -115,6 +120,15 @@ impl From<BackendError> for Error {
     }
 }
 
+impl From<TimersError> for Error {
+    fn from(err: TimersError) -> Self {
+        match err {
+            TimersError::Unavailable(e) => Error::Unavailable(e),
+            TimersError::Other(e) => Error::Internal(e),
+        }
+    }
+}
+
 impl From<JobError> for Error {
     fn from(err: JobError) -> Self {
         match err {
@@ -143,22 +157,23 @@ impl From<tokio::task::JoinError> for Error {
 /// Everything the operations work on. Cheap to build: nothing here reads a file or grows
 /// with the number of repos, jobs, schedules or alerts.
 pub struct Domain {
-    pub settings: Settings,
-    pub clock: Arc<dyn Clock>,
-    pub repos: Repos,
-    pub keys: KeyStore,
-    pub added_at: AddedAt,
-    pub key_use: KeyUse,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    repos: Repos,
+    keys: KeyStore,
+    added_at: AddedAt,
+    key_use: KeyUse,
     /// When this process last read sshd's logins from the journal.
     key_use_read: std::sync::Mutex<Option<std::time::Instant>>,
-    pub borg: Borg,
-    pub jobs: Jobs,
-    pub schedules: ScheduleStore,
-    pub alerts: AlertStore,
-    pub notifier: Notifier,
+    borg: Borg,
+    jobs: Jobs,
+    schedules: ScheduleStore,
+    alerts: AlertStore,
+    notifier: Notifier,
     backend: Arc<dyn Backend>,
+    timers: Arc<dyn Timers>,
     /// Woken after a schedule or alert changed (the process backend's ticker waits on it).
-    pub changed: tokio::sync::Notify,
+    changed: tokio::sync::Notify,
 }
 
 /// The repo lock, held for the length of one operation.
@@ -195,10 +210,18 @@ impl Domain {
             alerts: crate::alerts::alert_store(settings.alerts.clone()),
             notifier,
             backend,
+            timers: Arc::new(NoTimers),
             changed: tokio::sync::Notify::new(),
             clock,
             settings,
         }
+    }
+
+    /// The same, keeping borg's timers with `timers` (by default there are none: the
+    /// process backend's ticker reads the files).
+    pub fn with_timers(mut self, timers: Arc<dyn Timers>) -> Domain {
+        self.timers = timers;
+        self
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -257,13 +280,12 @@ impl Domain {
 
     /// Whether anything on disk belongs to `name` (see `lock_known_repo`).
     fn knows(&self, name: &RepoName) -> Result<bool> {
-        let root = self.repos.root();
-        let present = |path: PathBuf| std::fs::symlink_metadata(path).is_ok();
-        Ok(present(files::lock_path(&self.lock_path(name)))
-            || present(self.repos.path(name))
-            || present(repos::hidden(root, name, "creating"))
-            || present(repos::hidden(root, name, "deleting"))
-            || !self.keys.read()?.managed(name).is_empty())
+        Ok(
+            std::fs::symlink_metadata(files::lock_path(&self.lock_path(name))).is_ok()
+                || self.repos.occupied(name)
+                || self.repos.half_done(name)
+                || !self.keys.read()?.managed(name).is_empty(),
+        )
     }
 
     /// Runs blocking file work (flock, directory walks) off the async workers.

@@ -1,13 +1,13 @@
 //! Repo operations (API.md 6, 8.3, 16.1): create, import, update, delete, break-lock, and
-//! the views every endpoint answers with. Create and delete are crash-atomic:
+//! the views every endpoint answers with. The rules and their order are here; the
+//! crash-safe steps on disk are `repos::disk`'s. Create and delete are crash-atomic:
 //!
-//! - create builds `<root>/.<name>.creating`, appends the managed line, then renames the
-//!   directory into place. A kill before the rename leaves the hidden directory: `recover`
+//! - create begins the hidden directory, appends the managed line, then commits the
+//!   directory into place. A kill before the commit leaves the hidden directory: `recover`
 //!   removes it and the line, so a retried create succeeds.
-//! - delete first renames the directory to `<root>/.<name>.deleting` (or makes that
-//!   directory empty when there is none: it marks the intent), then removes the managed
-//!   lines, empties the directory, removes the repo's schedules and alerts, and last the
-//!   marker. A kill anywhere after the rename leaves the marker: `recover` finishes.
+//! - delete first marks the repo deleting, then removes the managed lines, empties the
+//!   marker, removes the repo's schedules and alerts, and last the marker. A kill anywhere
+//!   after the mark leaves the marker: `recover` finishes.
 
 use std::fs;
 use std::io;
@@ -141,51 +141,13 @@ fn registration(keys: &AuthorizedKeys, name: &RepoName) -> Registration {
     keys.summary().remove(name.as_str()).unwrap_or_default()
 }
 
-pub(super) fn hidden(root: &Path, name: &RepoName, what: &str) -> PathBuf {
-    root.join(format!(".{name}.{what}"))
-}
-
-fn remove_tree(path: &Path) -> io::Result<()> {
-    match fs::remove_dir_all(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
+/// The 409s of API.md 6.4 and 6.5 that authorized_keys decides: the name already has a
+/// managed line, or the key is already in the file.
+fn refuse_registration(keys: &AuthorizedKeys, name: &RepoName, key: &NewKey) -> Result<()> {
+    if !keys.managed(name).is_empty() {
+        return Err(Error::AlreadyRegistered(name.clone()));
     }
-}
-
-/// Whether `path` is a marker borgbox made: a real directory, never followed if a symbolic
-/// link (recovering through one would empty its target). Anything else there is left
-/// alone and named in the log.
-fn is_marker(path: &Path) -> bool {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => true,
-        Ok(_) => {
-            log::warn!(
-                "left {} alone: not a directory borgbox made, so not recovered",
-                path.display()
-            );
-            false
-        }
-        Err(_) => false,
-    }
-}
-
-/// Removes what is inside `dir`, never following symbolic links, and keeps `dir`.
-fn empty_dir(dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            remove_tree(&entry.path())?;
-        } else {
-            fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// Renames `from` to `to` unless `to` exists (an empty directory would be replaced).
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
-    renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE).map_err(io::Error::from)
+    key.refuse_present(keys)
 }
 
 impl Domain {
@@ -273,20 +235,15 @@ impl Domain {
             .await?;
         let _lock = self.lock_repo(&name).await?;
         self.blocking(move |domain| {
-            let path = domain.repos.path(&name);
-            if fs::symlink_metadata(&path).is_ok() {
+            if domain.repos.occupied(&name) {
                 return Err(Error::RepoExists);
             }
-            let building = hidden(domain.repos.root(), &name, "creating");
             let line = domain.line(&name, &key, flags)?;
             let written = domain.keys.modify(|keys| {
-                if !keys.managed(&name).is_empty() {
-                    return Err(Error::AlreadyRegistered(name.clone()));
-                }
-                key.refuse_present(keys)?;
-                fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&building)
+                refuse_registration(keys, &name, &key)?;
+                domain
+                    .repos
+                    .begin_create(&name)
                     .map_err(|e| match e.kind() {
                         io::ErrorKind::AlreadyExists => Error::RepoExists,
                         _ => e.into(),
@@ -295,11 +252,11 @@ impl Domain {
                 Ok(())
             });
             if let Err(err) = written {
-                let _ = fs::remove_dir(&building);
+                domain.repos.abandon_create(&name);
                 return Err(err);
             }
-            if let Err(e) = rename_no_replace(&building, &path) {
-                // Undo the line and the directory the rename would have made whole.
+            if let Err(e) = domain.repos.commit_create(&name) {
+                // Undo the line and the directory the commit would have made whole.
                 domain.undo_create(&name)?;
                 return Err(match e.kind() {
                     io::ErrorKind::AlreadyExists => Error::RepoExists,
@@ -323,21 +280,13 @@ impl Domain {
     /// without the repo's lock. Nothing while a killed create or delete of the name awaits
     /// its recovery, which only the lock's holder may do (and may change the answer).
     fn refuse_create(&self, name: &RepoName, key: &NewKey) -> Result<()> {
-        let root = self.repos.root();
-        if ["creating", "deleting"]
-            .iter()
-            .any(|what| fs::symlink_metadata(hidden(root, name, what)).is_ok())
-        {
+        if self.repos.half_done(name) {
             return Ok(());
         }
-        if fs::symlink_metadata(self.repos.path(name)).is_ok() {
+        if self.repos.occupied(name) {
             return Err(Error::RepoExists);
         }
-        let keys = self.keys.read()?;
-        if !keys.managed(name).is_empty() {
-            return Err(Error::AlreadyRegistered(name.clone()));
-        }
-        key.refuse_present(&keys)
+        refuse_registration(&self.keys.read()?, name, key)
     }
 
     /// POST /repos/import (API.md 6.5): a key line for a directory that already exists.
@@ -355,12 +304,9 @@ impl Domain {
             }
             let line = domain.line(&name, &key, flags)?;
             domain.keys.modify(|keys| {
-                if !keys.managed(&name).is_empty() {
-                    return Err(Error::AlreadyRegistered(name.clone()));
-                }
-                key.refuse_present(keys)?;
+                refuse_registration(keys, &name, &key)?;
                 keys.append_line(line);
-                Ok(())
+                Ok::<_, Error>(())
             })?;
             domain.record_added(&name, &key.fingerprint);
             log::info!(
@@ -496,18 +442,13 @@ impl Domain {
                 if !exists && domain.keys.read()?.managed(&name).is_empty() {
                     return Err(Error::RepoNotFound);
                 }
-                let marker = hidden(domain.repos.root(), &name, "deleting");
-                if exists {
-                    fs::rename(domain.repos.path(&name), &marker)?;
-                } else {
-                    fs::DirBuilder::new().mode(0o700).create(&marker)?;
-                }
+                domain.repos.mark_deleting(&name, exists)?;
                 let (removed, timers_changed) = match domain.finish_delete(&name) {
                     Ok(done) => done,
                     Err(e) => {
                         // Give what is left of the repo back, so the operator sees it.
                         if exists {
-                            let _ = fs::rename(&marker, domain.repos.path(&name));
+                            domain.repos.unmark_deleting(&name);
                         }
                         return Err(e);
                     }
@@ -530,14 +471,13 @@ impl Domain {
     /// contents, then schedules and alerts, bookkeeping, and the marker. Returns how many
     /// lines went and whether a schedule or alert went (their timers must follow).
     fn finish_delete(&self, name: &RepoName) -> Result<(usize, bool)> {
-        let marker = hidden(self.repos.root(), name, "deleting");
         let removed = self
             .keys
             .modify(|keys| Ok::<_, Error>(keys.remove_repo(name)))?;
         if let Err(e) = self.added_at.forget(name, None) {
             log::warn!("failed to forget key records of repo {name}: {e}");
         }
-        empty_dir(&marker)?;
+        self.repos.empty_deleting(name)?;
         let schedules = self.schedules.modify(|all| {
             let before = all.len();
             all.retain(|s| s.repo != *name);
@@ -549,7 +489,7 @@ impl Domain {
             Ok::<_, Error>(all.len() != before)
         })?;
         self.repos.forget(name)?;
-        fs::remove_dir(&marker)?;
+        self.repos.finish_delete(name)?;
         Ok((removed, schedules || alerts))
     }
 
@@ -559,22 +499,7 @@ impl Domain {
     /// does not stay half-made.
     pub async fn recover_all(self: &Arc<Self>) -> Result<usize> {
         let names = self
-            .blocking(|domain| {
-                let mut names = Vec::new();
-                for entry in fs::read_dir(domain.repos.root())? {
-                    let file = entry?.file_name();
-                    let Some(name) = file.to_str().and_then(|f| f.strip_prefix('.')) else {
-                        continue;
-                    };
-                    let name = name
-                        .strip_suffix(".creating")
-                        .or_else(|| name.strip_suffix(".deleting"));
-                    if let Some(name) = name.and_then(|n| n.parse::<RepoName>().ok()) {
-                        names.push(name);
-                    }
-                }
-                Ok(names)
-            })
+            .blocking(|domain| Ok(domain.repos.interrupted_names()?))
             .await?;
         for name in &names {
             drop(self.lock_repo(name).await?);
@@ -590,7 +515,7 @@ impl Domain {
         if let Err(e) = self.added_at.forget(name, None) {
             log::warn!("failed to forget key records of repo {name}: {e}");
         }
-        remove_tree(&hidden(self.repos.root(), name, "creating"))?;
+        self.repos.drop_create(name)?;
         log::warn!(
             borgbox_repo = name.as_str();
             "undid an unfinished create of repo {name} ({removed} key lines removed)"
@@ -601,19 +526,17 @@ impl Domain {
     /// Under the repo's lock: finishes a delete or undoes a create that a kill interrupted.
     /// Returns whether schedules or alerts changed. Two stats when there is nothing to do.
     pub(super) fn recover(&self, name: &RepoName) -> Result<bool> {
-        let root = self.repos.root();
-        let building = hidden(root, name, "creating");
-        if is_marker(&building) {
+        let interrupted = self.repos.interrupted(name);
+        if interrupted.create {
             if self.repos.exists(name) {
                 // Not ours to judge: a directory made by hand meanwhile keeps its lines.
-                remove_tree(&building)?;
+                self.repos.drop_create(name)?;
             } else {
                 // The line, if it was written, belongs to the create that never finished.
                 self.undo_create(name)?;
             }
         }
-        let marker = hidden(root, name, "deleting");
-        if is_marker(&marker) {
+        if interrupted.delete {
             log::warn!(borgbox_repo = name.as_str(); "finishing an interrupted delete of repo {name}");
             return Ok(self.finish_delete(name)?.1);
         }
@@ -674,8 +597,6 @@ impl Domain {
             .map_err(|e| Error::Borg(borg::BorgError::Failed(e.to_string())))
     }
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 /// borg 1.x opens repositories of config version 1 only; a borg 2 repository gets a clear
 /// 409 instead of borg's "not a valid repository".

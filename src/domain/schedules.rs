@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use super::jobs::{JobRequest, Origin};
 use super::{Domain, Error, RepoLock, Result};
+use crate::jobs::lifecycle::{outcome, settle_running};
 use crate::jobs::record::JobRecord;
 use crate::logging::message_id;
 use crate::model::timestamp::Stamp;
 use crate::model::{JobId, RepoName, ScheduleId};
-use crate::schedules::store::{outcome, settle_running};
-use crate::schedules::{render, sort, LastJob, LastStatus, Schedule, ScheduleInput, LIMIT};
+use crate::schedules::{render, sort, LastJob, LastStatus, Schedule, ScheduleInput};
 
 /// What one fire of a schedule did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,36 +83,17 @@ impl Domain {
         name: &RepoName,
         input: ScheduleInput,
     ) -> Result<Schedule> {
-        // Under the repo's lock: a schedule never outlives a delete running meanwhile.
-        let _lock = self.lock_known_repo(name).await?;
-        let name = name.clone();
-        let schedule = self
-            .blocking(move |domain| {
-                if !domain.repos.exists(&name) {
-                    return Err(Error::RepoNotFound);
-                }
-                let schedule = Schedule::create(
-                    ScheduleId::random(),
-                    name,
-                    &input,
-                    domain.now(),
-                    &domain.settings.zone,
-                )
-                .map_err(Error::Invalid)?;
-                domain.schedules.modify(|all| {
-                    if all.len() >= LIMIT {
-                        return Err(Error::Invalid(format!(
-                            "too many schedules: borgbox keeps at most {LIMIT}"
-                        )));
-                    }
-                    all.push(schedule.clone());
-                    Ok(())
-                })?;
-                Ok(schedule)
-            })
-            .await?;
-        self.schedule_changed(&schedule, "created").await;
-        Ok(schedule)
+        self.add_entry(name, move |domain, name| {
+            Schedule::create(
+                ScheduleId::random(),
+                name,
+                &input,
+                domain.now(),
+                &domain.settings.zone,
+            )
+            .map_err(Error::Invalid)
+        })
+        .await
     }
 
     /// PATCH /schedules/{id} (API.md 11.2).
@@ -121,43 +102,20 @@ impl Domain {
         id: ScheduleId,
         input: ScheduleInput,
     ) -> Result<Schedule> {
-        let schedule = self
-            .blocking(move |domain| {
-                let now = domain.now();
-                domain.schedules.modify(|all| {
-                    let schedule = all
-                        .iter_mut()
-                        .find(|s| s.id == id)
-                        .ok_or(Error::NotFound("schedule"))?;
-                    *schedule = schedule
-                        .merge(&input, now, &domain.settings.zone)
-                        .map_err(Error::Invalid)?;
-                    Ok(schedule.clone())
-                })
-            })
-            .await?;
-        self.schedule_changed(&schedule, "changed").await;
-        Ok(schedule)
+        self.change_entry(id, move |domain, schedule: &Schedule| {
+            schedule
+                .merge(&input, domain.now(), &domain.settings.zone)
+                .map_err(Error::Invalid)
+        })
+        .await
     }
 
     /// DELETE /schedules/{id}.
     pub async fn delete_schedule(self: &Arc<Self>, id: ScheduleId) -> Result<()> {
-        let schedule = self
-            .blocking(move |domain| {
-                domain.schedules.modify(|all| {
-                    let at = all
-                        .iter()
-                        .position(|s| s.id == id)
-                        .ok_or(Error::NotFound("schedule"))?;
-                    Ok(all.remove(at))
-                })
-            })
-            .await?;
-        self.schedule_changed(&schedule, "deleted").await;
-        Ok(())
+        self.remove_entry::<Schedule>(id).await.map(drop)
     }
 
-    async fn schedule_changed(self: &Arc<Self>, schedule: &Schedule, what: &str) {
+    pub(super) fn log_schedule_change(&self, schedule: &Schedule, what: &str) {
         log::info!(
             message_id = message_id::SCHEDULE_CHANGED,
             borgbox_repo = schedule.repo.as_str(),
@@ -166,7 +124,6 @@ impl Domain {
             schedule.id, schedule.kind.as_str(), schedule.repo,
             schedule.calendar().on_calendar(&self.settings.zone), schedule.enabled
         );
-        self.reconcile().await;
     }
 
     /// One fire of a schedule (API.md 11.4): a skipped run when the repo is gone, nothing
@@ -244,9 +201,18 @@ impl Domain {
         .await
     }
 
-    /// A job ended: see `schedules::store::job_ended`.
+    /// Waits for a schedule's job to end, then records the end in its schedule (for
+    /// `run-schedule`: the job's sandbox cannot write the schedules file).
+    pub async fn schedule_job_ended(self: &Arc<Self>, job: &JobId) -> Result<()> {
+        if let Some(record) = self.jobs.wait_final(job).await {
+            self.job_ended(&record)?;
+        }
+        Ok(())
+    }
+
+    /// A job ended: see `jobs::lifecycle::job_ended`.
     pub fn job_ended(&self, record: &JobRecord) -> Result<()> {
-        Ok(crate::schedules::store::job_ended(&self.schedules, record)?)
+        Ok(crate::jobs::lifecycle::job_ended(&self.schedules, record)?)
     }
 
     /// Every due schedule fired once (the process backend's minute tick; API.md 11.4).
@@ -295,7 +261,7 @@ impl Domain {
                 ))
             })
             .await?;
-        self.backend.sync_timers(&timers, reload).await?;
+        self.timers.sync(&timers, reload).await?;
         Ok(())
     }
 }

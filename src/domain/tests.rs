@@ -40,7 +40,8 @@ fn world() -> World {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
     )));
     let backend = Arc::new(Fake::default());
-    let domain = Arc::new(Domain::new(settings, clock, backend.clone()));
+    let domain =
+        Arc::new(Domain::new(settings, clock, backend.clone()).with_timers(backend.clone()));
     World {
         _dir: dir,
         domain,

@@ -11,8 +11,8 @@
 //! - `log_tail` and `follow` read the job's output lines, the latter as a replay of the
 //!   tail followed by live lines; the live channel closes when the job has ended.
 //! - `shutdown` runs when `serve` exits; jobs that outlive it are left alone.
-//! - `sync_timers` makes borg's timers exactly `timers` (systemd: unit files, reload,
-//!   enable and start or stop); the process backend's ticker reads the files instead.
+//!
+//! Timers are not a backend's business: `schedules::timers` is their seam.
 
 use std::future::Future;
 use std::io;
@@ -70,19 +70,10 @@ pub trait Backend: Send + Sync {
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
-    /// `reload`: reload the manager even when no timer file changed (after an upgrade,
-    /// the packaged units may have).
-    fn sync_timers<'a>(
-        &'a self,
-        _timers: &'a [crate::schedules::render::TimerFile],
-        _reload: bool,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async { Ok(()) })
-    }
 }
 
 /// A backend that starts nothing: records stay queued and count as alive; cancels and
-/// timer sets are recorded. For unit tests of the rules above the seam, never alone.
+/// (as `Timers`) timer sets are recorded. For unit tests of the rules above the seam, never alone.
 #[cfg(test)]
 pub(crate) mod testing {
     use std::sync::Mutex;
@@ -131,11 +122,17 @@ pub(crate) mod testing {
                 })
             })
         }
-        fn sync_timers<'a>(
+    }
+
+    impl crate::schedules::timers::Timers for Fake {
+        fn sync<'a>(
             &'a self,
             timers: &'a [TimerFile],
             _: bool,
-        ) -> BoxFuture<'a, Result<(), BackendError>> {
+        ) -> crate::schedules::timers::BoxFuture<
+            'a,
+            Result<(), crate::schedules::timers::TimersError>,
+        > {
             let names = timers.iter().map(|t| t.name.clone()).collect();
             self.timers.lock().unwrap().push(names);
             Box::pin(async { Ok(()) })

@@ -3,7 +3,9 @@
 //! job runs is the `Backend`'s business.
 
 pub mod backend;
+pub mod exec;
 pub mod hub;
+pub mod lifecycle;
 pub mod live;
 pub mod output;
 pub mod process;
@@ -128,12 +130,7 @@ impl Jobs {
             let note = format!("borgbox: could not start the job: {err:#}");
             let id = record.id.clone();
             let _ = self
-                .blocking(move |store| {
-                    store.update(&id, |r| {
-                        r.note = Some(note);
-                        r.finish(JobStatus::Error, -1, now);
-                    })
-                })
+                .blocking(move |store| lifecycle::not_started(&store, &id, note, now))
                 .await;
             return Err(err.into());
         }
@@ -175,10 +172,12 @@ impl Jobs {
         let now = self.now();
         let id = record.id.clone();
         self.blocking(move |store| {
-            store.update(&id, |r| {
-                r.lost("its process vanished without an exit status", now);
-                r.clone()
-            })
+            lifecycle::mark_lost(
+                &store,
+                &id,
+                "its process vanished without an exit status",
+                now,
+            )
         })
         .await
         .unwrap_or(record)
@@ -203,20 +202,7 @@ impl Jobs {
         let now = self.now();
         let id_for_update = id.clone();
         let record = self
-            .blocking(move |store| {
-                store.update(&id_for_update, |r| {
-                    if r.status.is_final() {
-                        return Err(());
-                    }
-                    r.cancel_requested = true;
-                    // Queued: borg has not started (exec-job moves to running under
-                    // this lock before it starts borg), and now never will.
-                    if r.status == JobStatus::Queued {
-                        r.finish(JobStatus::Cancelled, -1, now);
-                    }
-                    Ok(r.clone())
-                })
-            })
+            .blocking(move |store| lifecycle::cancel(&store, &id_for_update, now))
             .await?
             .map_err(|()| JobError::Finished)?;
         if record.status == JobStatus::Running {

@@ -17,9 +17,9 @@ use super::backend::{Backend, BackendError, BoxFuture, Follow};
 use super::hub::Hub;
 use super::output::LineSplitter;
 use super::record::{JobRecord, JobStore, Liveness};
+use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::config::Secret;
-use crate::serve::idle::Activity;
 
 pub struct ProcessBackend {
     /// The borgbox binary that runs `exec-job`.
@@ -106,8 +106,10 @@ impl ProcessBackend {
                 Err(e) => format!("failed to wait for exec-job: {e}"),
             };
             let closing = id.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || store.update(&id, |r| r.lost(&why, now))).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                super::lifecycle::mark_lost(&store, &id, &why, now)
+            })
+            .await;
             hub.close(&closing);
         });
         Ok(())
@@ -248,10 +250,12 @@ impl Backend for ProcessBackend {
             }
             let now = self.clock.now().unix_timestamp();
             for id in self.hub.open_jobs() {
-                let Ok(record) = self.store.update(&id, |r| {
-                    r.lost("borgbox stopped while the job was still running", now);
-                    r.clone()
-                }) else {
+                let Ok(record) = super::lifecycle::mark_lost(
+                    &self.store,
+                    &id,
+                    "borgbox stopped while the job was still running",
+                    now,
+                ) else {
                     continue;
                 };
                 if let Some(pid) = running_exec_job(&record) {

@@ -18,8 +18,6 @@ use crate::journal::parse::Entry;
 use crate::journal::reader::Query;
 use crate::logging::message_id;
 use crate::model::JobId;
-use crate::schedules::reconcile;
-use crate::schedules::render::TimerFile;
 use crate::systemd::{SystemdError, TransientService, UnitState, UserManager};
 
 pub struct SystemdBackend {
@@ -31,10 +29,6 @@ pub struct SystemdBackend {
     repo_root: PathBuf,
     state_dir: PathBuf,
     auth_keys: PathBuf,
-    /// Where generated timers go, and where borg's manager keeps their last triggers.
-    user_unit_dir: PathBuf,
-    timer_stamp_dir: PathBuf,
-    timers_lock: PathBuf,
     store: JobStore,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
@@ -67,9 +61,6 @@ impl SystemdBackend {
             repo_root: settings.repo_root.clone(),
             state_dir: settings.state_dir.clone(),
             auth_keys: settings.auth_keys.clone(),
-            user_unit_dir: settings.user_unit_dir.clone(),
-            timer_stamp_dir: settings.timer_stamp_dir.clone(),
-            timers_lock: settings.state().timers_lock(),
             store,
             hub: Arc::new(Hub::default()),
             clock,
@@ -217,34 +208,6 @@ impl Backend for SystemdBackend {
             let bytes = serde_json::to_vec(&tail).map_err(io::Error::other)?;
             crate::files::replace(&cache, &bytes, 0o600)?;
             Ok(tail)
-        })
-    }
-
-    fn sync_timers<'a>(
-        &'a self,
-        timers: &'a [TimerFile],
-        reload: bool,
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move {
-            let dirs = reconcile::Dirs {
-                units: &self.user_unit_dir,
-                stamps: &self.timer_stamp_dir,
-                lock: &self.timers_lock,
-            };
-            let report = reconcile::apply(&self.manager, &dirs, timers, reload)
-                .await
-                .map_err(|e| match e.downcast::<SystemdError>() {
-                    Ok(e) => unavailable(e),
-                    Err(e) => BackendError::Other(e),
-                })?;
-            if !report.is_empty() {
-                log::info!(
-                    message_id = message_id::TIMERS_RECONCILED;
-                    "timers: {} written, {} removed, {} started",
-                    report.written.len(), report.removed.len(), report.started.len()
-                );
-            }
-            Ok(())
         })
     }
 

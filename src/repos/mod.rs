@@ -1,7 +1,8 @@
-//! Repository directories under the repo root: listing, creating, deleting, and the facts
-//! API.md 6.2 derives from them. Listing is served from caches keyed on what changed, so
+//! Repository directories under the repo root: listing, creating and deleting them
+//! (`disk`: the crash-safe steps), and the facts API.md 6.2 derives from them. Listing is served from caches keyed on what changed, so
 //! `GET /repos` stats each repo directory once and walks nothing that has not changed.
 
+mod disk;
 mod facts;
 mod sizes;
 
@@ -16,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::files::FileStamp;
 
+pub use disk::Interrupted;
 pub use facts::{Details, Facts};
 
 use crate::model::RepoName;

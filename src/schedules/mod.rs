@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod reconcile;
 pub mod render;
 pub mod store;
+pub mod timers;
 
 use serde::{Deserialize, Serialize};
 

@@ -41,6 +41,8 @@ pub struct ConnInfo {
 
 /// Streams one HTTP/2 connection may have open at once.
 const H2_STREAMS: u32 = 32;
+/// How long an idle HTTP/2 connection gets to acknowledge its GOAWAY.
+const H2_GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves one connection until it ends or (once `closing` turns true) its current request
 /// is answered. A connection that sends nothing within the first-byte timeout (or the
@@ -225,11 +227,17 @@ async fn serve_http2<Io>(
             }
             return;
         }
-        _ = closed => {}
+        _ = closed => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.as_mut().await;
+            return;
+        }
         _ = idle => {}
     }
+    // GOAWAY, then a PING whose answer tells that the client saw it; a client that does
+    // not answer in time is not waited for.
     connection.as_mut().graceful_shutdown();
-    let _ = connection.as_mut().await;
+    let _ = tokio::time::timeout(H2_GOAWAY_GRACE, connection.as_mut()).await;
 }
 
 /// Responses of one connection not yet fully sent, and when the last one ended.

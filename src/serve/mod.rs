@@ -5,13 +5,15 @@
 //! included, overall and per client address), readiness and stopping notifications, idle
 //! exit when socket-activated, and a graceful stop when `shutdown` resolves.
 
+// The HTTP edge: here axum's types may be named (clippy.toml `disallowed-types`).
+#![allow(clippy::disallowed_types)]
+
 pub mod connection;
 pub mod idle;
 pub mod listener;
 pub mod notify;
 pub mod peers;
 pub mod plaintext;
-pub mod ticker;
 
 use std::future::Future;
 use std::pin::pin;
@@ -24,10 +26,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Semaphore};
 
 use self::connection::Serving;
-use self::idle::Activity;
 use self::listener::{Listener, Socket};
 use self::peers::{Peer, PeerAddr, PerAddress};
 use self::plaintext::Policy;
+use crate::activity::Activity;
 use crate::tls::{Plaintext, Tls};
 
 /// How long connections get to finish once a SIGTERM shutdown has begun.

@@ -13,8 +13,9 @@ use rcgen::{
 
 pub const VALID_DAYS: i64 = 825;
 
-/// The names a client may use for this machine: host name, FQDN, `localhost`, and every
-/// address except loopback and IPv6 link-local (which no URL can name without a zone).
+/// The names a client may use for this machine: host name, FQDN, `localhost`, 127.0.0.1,
+/// ::1, and every other address except IPv6 link-local (which no URL can name without a
+/// zone).
 pub fn machine_names() -> (Vec<String>, Vec<IpAddr>) {
     let mut names = Vec::new();
     if let Ok(host) = nix::unistd::gethostname() {
@@ -32,7 +33,10 @@ pub fn machine_names() -> (Vec<String>, Vec<IpAddr>) {
     }
     names.push("localhost".into());
     names.dedup();
-    let mut addresses = Vec::new();
+    let mut addresses: Vec<IpAddr> = vec![
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::Ipv6Addr::LOCALHOST.into(),
+    ];
     if let Ok(ifaddrs) = nix::ifaddrs::getifaddrs() {
         for entry in ifaddrs {
             let Some(address) = entry.address else {

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -103,15 +104,20 @@ def build_borgbox():
 
 class Server:
     """`borgbox serve --dev` in its own directory on 127.0.0.1:<port>; restartable (same
-    port, same tree) to play an idle exit or a token change."""
+    port, same tree) to play an idle exit or a token change. Spoken to over HTTPS with the
+    certificate serve --dev made: this client trusts that certificate, the browser its
+    public key (`spki`, for --ignore-certificate-errors-spki-list)."""
 
     def __init__(self, binary, workdir):
         self.binary = binary
         self.dir = Path(workdir) / "dev"
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"https://127.0.0.1:{self.port}"
+        self.plain_base = f"http://127.0.0.1:{self.port}"
         self.process = None
         self.token = None
+        self.spki = None
+        self.tls = None
         self.log = open(Path(workdir) / "serve.log", "ab")
 
     def start(self, token=None):
@@ -121,14 +127,21 @@ class Server:
             args += ["--token", token]
         env = {k: v for k, v in os.environ.items() if not k.startswith("BORGBOX_")}
         self.process = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=env)
-        wait(self._healthy, "borgbox serve --dev answering /api/v1/health", timeout=20)
+        wait(lambda: (self.dir / "tls" / "cert.pem").exists(), "serve --dev making its certificate",
+             timeout=20)
+        cert = self.dir / "tls" / "cert.pem"
+        self.tls = ssl.create_default_context(cafile=str(cert))
+        shown = subprocess.run([str(self.binary), "tls", "show", "--cert", str(cert)],
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+        self.spki = shown[shown.index("SHA-256 of the public key (base64):") + 1].strip()
+        wait(self._healthy, "borgbox serve --dev answering /api/v1/health over https", timeout=20)
         self.token = token or (self.dir / "token").read_text().strip()
 
     def _healthy(self):
         if self.process.poll() is not None:
             raise Failure(f"borgbox exited with {self.process.returncode}; see serve.log")
         try:
-            with urllib.request.urlopen(self.base + "/api/v1/health", timeout=1) as r:
+            with urllib.request.urlopen(self.base + "/api/v1/health", timeout=1, context=self.tls) as r:
                 return r.status == 200
         except (urllib.error.URLError, ConnectionError, OSError):
             return False
@@ -155,7 +168,7 @@ class Server:
         for k, v in (headers or {}).items():
             request.add_header(k, v)
         try:
-            with urllib.request.urlopen(request, timeout=30) as r:
+            with urllib.request.urlopen(request, timeout=30, context=self.tls) as r:
                 raw = r.read()
                 return r.status, (json.loads(raw) if raw else None)
         except urllib.error.HTTPError as e:
@@ -212,7 +225,7 @@ def borg(workdir, passphrase, *args):
 class Browser:
     """Headless Chromium through selenium and Debian's chromedriver."""
 
-    def __init__(self, workdir, outdir):
+    def __init__(self, workdir, outdir, spki=None):
         # Never let selenium reach for the network to find a driver or a browser.
         os.environ["SE_OFFLINE"] = "true"
         from selenium import webdriver
@@ -228,6 +241,9 @@ class Browser:
                      "--disable-dev-shm-usage", "--window-size=1280,900", "--lang=en-US",
                      f"--user-data-dir={self.profile}"]:
             options.add_argument(flag)
+        if spki:
+            # serve --dev's self-signed certificate, trusted by its public key only.
+            options.add_argument(f"--ignore-certificate-errors-spki-list={spki}")
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         service = Service(executable_path=CHROMEDRIVER, log_output=str(Path(workdir) / "chromedriver.log"))
         self.driver = webdriver.Chrome(service=service, options=options)

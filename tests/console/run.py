@@ -230,6 +230,8 @@ def backup_shows_up(c):
     for needle in ["Host", "Uptime", "Load", "Storage", "borg 1.", "process", "free"]:
         check(needle in text, f"overview shows {needle}")
     check(b.js("return document.querySelector('main meter') !== null"), "storage bar")
+    check("encrypted (HTTPS)" in text and "certificate valid until" in text,
+          "overview says the connection is encrypted and until when the certificate is valid")
     b.screenshot("overview")
     b.dark(True)
     time.sleep(0.2)
@@ -845,7 +847,7 @@ def main():
     browser = None
     try:
         server.start()
-        browser = Browser(work, out)
+        browser = Browser(work, out, spki=server.spki)
         c = Context(work, out, server, browser, receiver)
         results = run_tests(c, args.only)
         if args.update_docs and not any(error for _, error, _ in results):

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use borgbox::serve::ticker;
+use borgbox::domain::ticker;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use reqwest::{Method, StatusCode};

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 
 use crate::support::netns::NetNs;
 use crate::support::{write_pair, Options, TestServer, TOKEN};
+use borgbox::clock::Clock;
 use borgbox::serve::Limits;
 use borgbox::tls::Plaintext;
 
@@ -759,5 +760,73 @@ fn tls_show_reads_a_certificate_openssl_made() {
     assert!(
         shown.contains("(9 days left)") || shown.contains("(10 days left)"),
         "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
+    let server = TestServer::with(Options {
+        tls: true,
+        limits: Limits {
+            header_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let tcp = TcpStream::connect(server.addr()).await.unwrap();
+    let mut tls = connector(&server, &[b"h2"])
+        .connect(name("127.0.0.1"), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    // The client preface and an empty SETTINGS frame, then nothing.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut said = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut said)).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "an idle h2 connection stayed {took:?}"
+    );
+    // Its frames ended with a GOAWAY (type 7).
+    assert!(
+        said.windows(2).any(|w| w[1] == 0x07 && w[0] == 0x08),
+        "{said:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_near_its_expiry_is_a_warning_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    // Made 820 days ago: 5 days left of its 825.
+    let then = borgbox::clock::SystemClock.now() - time::Duration::days(820);
+    let (cert_pem, key_pem) = borgbox::tls::make::self_signed(
+        &["localhost".to_owned()],
+        &["127.0.0.1".parse().unwrap()],
+        then,
+    )
+    .unwrap();
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    let log = dir.path().join("serve.log");
+    let serve = crate::support::Serve::start_with(
+        dir.path(),
+        &[
+            ("BORGBOX_TLS", std::path::Path::new("on")),
+            ("BORGBOX_TLS_CERT", &cert),
+            ("BORGBOX_TLS_KEY", &key),
+        ],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    drop(serve);
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("warn: the TLS certificate") && said.contains("days left"),
+        "{said}"
     );
 }

@@ -294,7 +294,8 @@ def case_first_request_activates():
     wait_service_running()
     s = show(SERVICE, "NRestarts", "StatusText", "MainPID", "Result", "Environment")
     check(s["NRestarts"] == "0" and s["Result"] == "success", f"service: {s}")
-    check(s["StatusText"].startswith("serving on ") and f"after {IDLE_TIMEOUT}s idle"
+    # "serving on …", or "serving plain HTTP only on …" without a TLS pair (issue 19).
+    check(s["StatusText"].startswith("serving ") and f"after {IDLE_TIMEOUT}s idle"
           in s["StatusText"], f"StatusText={s['StatusText']!r}")
     info = expect(200, "GET", "/info")
     check(info["version"] and info["repo_root"] == f"{HOME}/repos", f"/info: {info}")
@@ -642,7 +643,8 @@ def case_package_lifecycle():
     name, key, url = make_repo()
     borg(key, "init", "-e", "repokey-blake2", url)
     files = ["/etc/borgbox/token", "/etc/borgbox/borgbox.env",
-             "/etc/systemd/system/borgbox.service.d/50-borg-user-manager.conf"]
+             "/etc/systemd/system/borgbox.service.d/50-borg-user-manager.conf",
+             "/etc/borgbox/tls/cert.pem", "/etc/borgbox/tls/key.pem"]
     hashes = {f: sha256_of(root_path(f)) for f in files}
     expect(200, "GET", "/health", auth=False)
     out = ct("dpkg", "-i", DEB).stdout
@@ -760,6 +762,7 @@ sys.modules.setdefault("cases", sys.modules[__name__])
 from jobs_cases import JOB_CASES, initialized_repo  # noqa: E402
 from schedules_cases import SCHEDULE_CASES  # noqa: E402
 from capacity_cases import CAPACITY_CASES  # noqa: E402
+from tls_cases import TLS_CASES  # noqa: E402
 from debian_cases import DEBIAN_CASES  # noqa: E402
 from sandbox_cases import SANDBOX_CASES  # noqa: E402
 
@@ -818,6 +821,7 @@ CASES = [
     *JOB_CASES,
     *SCHEDULE_CASES,
     *CAPACITY_CASES,
+    *TLS_CASES,
     *DEBIAN_CASES,
     *SANDBOX_CASES,
     ("start failure: trigger limit, no busy loop", case_start_failure_trips_trigger_limit),

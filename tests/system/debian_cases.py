@@ -8,7 +8,7 @@ import time
 
 import cases as c
 from cases import check, expect, note, wait_for
-from jobs_cases import initialized_repo, job_final
+from jobs_cases import client_borg, initialized_repo, job_final
 
 STATE = f"{c.HOME}/.local/state/borgbox"
 
@@ -45,8 +45,10 @@ def case_key_use_ignores_forged_and_foreign_lines():
     c.ct("useradd", "--create-home", "mallory", check_rc=False)
     message = (f"Accepted publickey for borg from 10.9.8.7 port 4242 ssh2: ED25519 "
                f"{fingerprint}")
+    # Each logger stays alive a second after sending, so journald still finds its _COMM.
     forge = ("set -e; d=$(mktemp -d); cp /usr/bin/logger $d/sshd; cp /usr/bin/logger $d/sshd-session; "
-             f"$d/sshd -t sshd '{message}'; $d/sshd-session -t sshd '{message}'; "
+             f"{{ echo '{message}'; sleep 1; }} | $d/sshd -t sshd; "
+             f"{{ echo '{message}'; sleep 1; }} | $d/sshd-session -t sshd; "
              f"echo '{message}' | systemd-cat -t sshd; echo '{message}' | systemd-cat -t sshd-session")
     c.ct("systemd-run", "--quiet", "--wait", "--collect", "--uid=mallory", "--",
          "/bin/sh", "-c", forge)
@@ -106,7 +108,7 @@ def case_generated_units_verify_on_this_systemd():
         files = [f"{units}/{t}" for t in timers] + [
             f"/usr/lib/systemd/user/{u}" for u in ("borgbox-schedule@.service",
                                                    "borgbox-alerts.service")]
-        p = c.as_borg(f"cd {units} && XDG_RUNTIME_DIR=/run/user/{uid} "
+        p = c.as_borg(f"cd {units} && HOME={c.HOME} XDG_RUNTIME_DIR=/run/user/{uid} "
                       f"systemd-analyze verify --user --man=no {' '.join(files)}", check_rc=False)
         said = (p.stdout + p.stderr).strip()
         check(p.returncode == 0 and not said, f"systemd-analyze verify --user (rc={p.returncode}):\n{said}")
@@ -141,11 +143,46 @@ def case_borg_exit_codes_mean_the_same_on_this_borg():
     note(f"{borg}: damaged segment -> done/1, wrong passphrase -> error/2")
 
 
+def case_repo_life_on_this_borg():
+    """This release's borg writes what borgbox reads: after a client's backups the last
+    write and transaction id; a compact and a prune job do not move the last write (the
+    own-write record matches borg's transaction numbering); prune leaves the archive
+    kept; a stale lock is reported and broken; a later client backup moves the last write."""
+    _, borg, _ = release()
+    name = initialized_repo(c.PASSPHRASE)
+    repo = expect(200, "GET", f"/repos/{name}")
+    check(repo["last_write"] and repo["transaction_id"] > 0 and repo["locked"] is False, f"{repo}")
+    before = repo["last_write"]
+    time.sleep(1.1)
+    for kind, body in (("compact", {}), ("prune", {"keep_daily": 1, "passphrase": c.PASSPHRASE})):
+        j = job_final(expect(202, "POST", f"/repos/{name}/{kind}", body)["job_id"])
+        check(j["status"] == "done" and j["exit_code"] == 0, f"{kind}: {j}")
+    after = expect(200, "GET", f"/repos/{name}")
+    check(after["last_write"] == before and after["transaction_id"] > repo["transaction_id"],
+          f"own jobs moved the last write: {before} -> {after}")
+    archives = expect(200, "GET", f"/repos/{name}/archives", headers={"X-Borg-Passphrase": c.PASSPHRASE})
+    check([a["name"] for a in archives] == ["a2"], f"after prune --keep-daily 1: {archives}")
+    c.as_borg(f"cd {c.HOME}/repos/{name} && mkdir lock.exclusive && "
+              ": > lock.exclusive/otherhost@12345.99999-0 && echo '{}' > lock.roster")
+    check(expect(200, "GET", f"/repos/{name}")["locked"] is True, "stale lock not reported")
+    expect(204, "POST", f"/repos/{name}/break-lock", {})
+    check(expect(200, "GET", f"/repos/{name}")["locked"] is False, "lock not broken")
+    key = os.path.join(c.WORK, name)
+    url = f"ssh://borg@127.0.0.1:{c.SSH_PORT}{c.HOME}/repos/{name}"
+    client_borg(key, c.PASSPHRASE, "create", f"{url}::a3", c.sample_file())
+    later = expect(200, "GET", f"/repos/{name}")["last_write"]
+    check(later > before, f"a client backup did not move the last write: {before} -> {later}")
+    note(f"{borg}: last write {before} kept through compact and prune, {later} after a backup; "
+         "stale lock broken")
+
+
 DEBIAN_CASES = [
     ("debian: key use ignores forged sshd lines and keys borgbox does not manage",
      case_key_use_ignores_forged_and_foreign_lines),
     ("debian: generated timers and user units pass this systemd's verify",
      case_generated_units_verify_on_this_systemd),
+    ("debian: last write, compact, prune, archives and break-lock with this release's borg",
+     case_repo_life_on_this_borg),
     ("debian: borg's exit codes mean the same on this release's borg",
      case_borg_exit_codes_mean_the_same_on_this_borg),
 ]

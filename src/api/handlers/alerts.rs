@@ -7,22 +7,15 @@ use axum::Json;
 use super::super::error::ApiError;
 use super::super::extract::{IdParam, RepoParam};
 use super::super::state::AppState;
-use super::super::wire::{AlertUpdateBody, ErrorBody, NewAlertBody, Status};
-use crate::alerts::AlertView;
-use crate::domain;
+use super::super::wire::{AlertUpdateBody, AlertView, ErrorBody, NewAlertBody, Status};
 use crate::model::{AlertId, RepoName};
-
-/// An id not of our form is an unknown alert.
-fn alert_id(raw: Option<String>) -> Result<AlertId, ApiError> {
-    raw.and_then(|raw| raw.parse().ok())
-        .ok_or_else(|| domain::Error::NotFound("alert").into())
-}
 
 #[utoipa::path(get, path = "/alerts", tag = "alerts", operation_id = "list_alerts",
     summary = "Every alert, oldest first",
     responses((status = 200, description = "[Alert]", body = Vec<AlertView>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<AlertView>>, ApiError> {
-    Ok(Json(state.domain.list_alerts(None).await?))
+    let alerts = state.domain.list_alerts(None).await?;
+    Ok(Json(alerts.iter().map(AlertView::of).collect()))
 }
 
 #[utoipa::path(get, path = "/repos/{name}/alerts", tag = "alerts",
@@ -35,7 +28,8 @@ pub async fn list_for_repo(
     State(state): State<AppState>,
     RepoParam(name): RepoParam,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
-    Ok(Json(state.domain.list_alerts(Some(name)).await?))
+    let alerts = state.domain.list_alerts(Some(name)).await?;
+    Ok(Json(alerts.iter().map(AlertView::of).collect()))
 }
 
 /// The five fields of API.md 12.1; `secret` omitted or null keeps, `""` clears.
@@ -60,7 +54,7 @@ pub async fn create(
     body: NewAlertBody,
 ) -> Result<(StatusCode, Json<AlertView>), ApiError> {
     let alert = state.domain.create_alert(&name, body.into()).await?;
-    Ok((StatusCode::CREATED, Json(alert)))
+    Ok((StatusCode::CREATED, Json(AlertView::of(&alert))))
 }
 
 #[utoipa::path(get, path = "/alerts/{id}", tag = "alerts", operation_id = "get_alert",
@@ -71,9 +65,10 @@ pub async fn create(
         (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<AlertId>,
 ) -> Result<Json<AlertView>, ApiError> {
-    Ok(Json(state.domain.get_alert(alert_id(id)?).await?))
+    let alert = state.domain.get_alert(id.get()?).await?;
+    Ok(Json(AlertView::of(&alert)))
 }
 
 #[utoipa::path(patch, path = "/alerts/{id}", tag = "alerts", operation_id = "update_alert",
@@ -86,11 +81,12 @@ pub async fn show(
         (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<AlertId>,
     body: AlertUpdateBody,
 ) -> Result<Json<AlertView>, ApiError> {
-    let id = alert_id(id)?;
-    Ok(Json(state.domain.update_alert(id, body.into()).await?))
+    let id = id.get()?;
+    let alert = state.domain.update_alert(id, body.into()).await?;
+    Ok(Json(AlertView::of(&alert)))
 }
 
 #[utoipa::path(delete, path = "/alerts/{id}", tag = "alerts", operation_id = "delete_alert",
@@ -101,9 +97,9 @@ pub async fn update(
         (status = 404, description = "Unknown alert", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<AlertId>,
 ) -> Result<StatusCode, ApiError> {
-    state.domain.delete_alert(alert_id(id)?).await?;
+    state.domain.delete_alert(id.get()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -117,8 +113,8 @@ pub async fn remove(
         (status = 502, description = "The delivery failed", body = ErrorBody)))]
 pub async fn test(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<AlertId>,
 ) -> Result<Json<Status>, ApiError> {
-    state.domain.test_alert(alert_id(id)?).await?;
+    state.domain.test_alert(id.get()?).await?;
     Ok(Json(Status { status: "ok" }))
 }

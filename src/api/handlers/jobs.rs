@@ -16,7 +16,7 @@ use super::super::state::AppState;
 use super::super::wire::{
     CheckBody, CompactBody, ErrorBody, Job, JobStart, PruneBody, StreamEvent, StreamItem,
 };
-use crate::domain::{self, JobRequest, Origin};
+use crate::domain::{JobRequest, Origin};
 use crate::jobs::backend::Feed;
 use crate::jobs::record::{JobRecord, JobStatus};
 use crate::model::{JobId, RepoName};
@@ -24,21 +24,35 @@ use crate::model::{JobId, RepoName};
 /// Interval of `: ping` comments on an open stream (API.md 10).
 const PING: Duration = Duration::from_secs(15);
 
-#[utoipa::path(post, path = "/repos/{name}/check", tag = "jobs", operation_id = "start_check",
-    summary = "Start `borg check`",
-    params(("name" = RepoName, Path)),
-    request_body(content = Option<CheckBody>, description = "An empty body is `{}`"),
-    responses(
-        (status = 202, description = "The job was accepted", body = JobStart, links(
-            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
-            ("stream" = (operation_id = "stream_job",
-                parameters(("id" = "$response.body#/job_id")))),
-            ("cancel" = (operation_id = "cancel_job",
-                parameters(("id" = "$response.body#/job_id")))))),
-        (status = 400, description = "Bad body", body = ErrorBody),
-        (status = 404, description = "Unknown repo", body = ErrorBody),
-        (status = 409, description = "Not initialized, or a job of the repo is already \
-            queued or running", body = ErrorBody)))]
+/// The three job starts answer alike (API.md 9.1): 202 with links to the job, 400 (whose
+/// description differs), 404 and 409. One block of annotations for the three.
+macro_rules! start_job {
+    (path = $path:tt, operation_id = $op:tt, summary = $summary:tt, body = $body:ident,
+     body_description = $body_desc:tt, bad_body = $bad:tt, $($item:tt)*) => {
+        #[utoipa::path(post, path = $path, tag = "jobs", operation_id = $op, summary = $summary,
+            params(("name" = RepoName, Path)),
+            request_body(content = Option<$body>, description = $body_desc),
+            responses(
+                (status = 202, description = "The job was accepted", body = JobStart, links(
+                    ("get" = (operation_id = "get_job",
+                        parameters(("id" = "$response.body#/job_id")))),
+                    ("stream" = (operation_id = "stream_job",
+                        parameters(("id" = "$response.body#/job_id")))),
+                    ("cancel" = (operation_id = "cancel_job",
+                        parameters(("id" = "$response.body#/job_id")))))),
+                (status = 400, description = $bad, body = ErrorBody),
+                (status = 404, description = "Unknown repo", body = ErrorBody),
+                (status = 409, description = "Not initialized, or a job of the repo is already \
+                    queued or running", body = ErrorBody)))]
+        $($item)*
+    };
+}
+
+start_job! {
+    path = "/repos/{name}/check", operation_id = "start_check",
+    summary = "Start `borg check`", body = CheckBody,
+    body_description = "An empty body is `{}`",
+    bad_body = "Bad body",
 pub async fn check(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
@@ -51,23 +65,14 @@ pub async fn check(
     )?;
     start(state, repo, request).await
 }
+}
 
-#[utoipa::path(post, path = "/repos/{name}/prune", tag = "jobs", operation_id = "start_prune",
-    summary = "Start `borg prune` (never compacts)",
-    params(("name" = RepoName, Path)),
-    request_body(content = Option<PruneBody>, description = "An empty body is `{}`, which \
-        fails the rule that one `keep_*` must be above 0"),
-    responses(
-        (status = 202, description = "The job was accepted", body = JobStart, links(
-            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
-            ("stream" = (operation_id = "stream_job",
-                parameters(("id" = "$response.body#/job_id")))),
-            ("cancel" = (operation_id = "cancel_job",
-                parameters(("id" = "$response.body#/job_id")))))),
-        (status = 400, description = "Bad body, or no `keep_*` above 0", body = ErrorBody),
-        (status = 404, description = "Unknown repo", body = ErrorBody),
-        (status = 409, description = "Not initialized, or a job of the repo is already \
-            queued or running", body = ErrorBody)))]
+start_job! {
+    path = "/repos/{name}/prune", operation_id = "start_prune",
+    summary = "Start `borg prune` (never compacts)", body = PruneBody,
+    body_description = "An empty body is `{}`, which \
+        fails the rule that one `keep_*` must be above 0",
+    bad_body = "Bad body, or no `keep_*` above 0",
 pub async fn prune(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
@@ -83,22 +88,13 @@ pub async fn prune(
     let request = JobRequest::prune(keep, dry_run, body.passphrase)?;
     start(state, repo, request).await
 }
+}
 
-#[utoipa::path(post, path = "/repos/{name}/compact", tag = "jobs",
-    operation_id = "start_compact", summary = "Start `borg compact`",
-    params(("name" = RepoName, Path)),
-    request_body(content = Option<CompactBody>, description = "An empty body is `{}`"),
-    responses(
-        (status = 202, description = "The job was accepted", body = JobStart, links(
-            ("get" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
-            ("stream" = (operation_id = "stream_job",
-                parameters(("id" = "$response.body#/job_id")))),
-            ("cancel" = (operation_id = "cancel_job",
-                parameters(("id" = "$response.body#/job_id")))))),
-        (status = 400, description = "Bad body", body = ErrorBody),
-        (status = 404, description = "Unknown repo", body = ErrorBody),
-        (status = 409, description = "Not initialized, or a job of the repo is already \
-            queued or running", body = ErrorBody)))]
+start_job! {
+    path = "/repos/{name}/compact", operation_id = "start_compact",
+    summary = "Start `borg compact`", body = CompactBody,
+    body_description = "An empty body is `{}`",
+    bad_body = "Bad body",
 pub async fn compact(
     State(state): State<AppState>,
     RepoParam(repo): RepoParam,
@@ -106,6 +102,7 @@ pub async fn compact(
 ) -> Result<Response, ApiError> {
     let request = JobRequest::compact(body.passphrase)?;
     start(state, repo, request).await
+}
 }
 
 async fn start(state: AppState, repo: RepoName, request: JobRequest) -> Result<Response, ApiError> {
@@ -128,22 +125,11 @@ async fn start(state: AppState, repo: RepoName, request: JobRequest) -> Result<R
         .into_response())
 }
 
-/// An id not of our form is an unknown job (it never reaches a path).
-fn job_id(raw: Option<String>) -> Result<JobId, ApiError> {
-    raw.and_then(|raw| raw.parse().ok())
-        .ok_or_else(|| domain::Error::NotFound("job").into())
-}
-
 #[utoipa::path(get, path = "/jobs", tag = "jobs", operation_id = "list_jobs",
     summary = "Every retained job, newest first",
     responses((status = 200, description = "[Job]", body = Vec<Job>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
-    let jobs = state
-        .domain
-        .jobs
-        .list()
-        .await
-        .map_err(domain::Error::from)?;
+    let jobs = state.domain.list_jobs().await?;
     Ok(Json(
         jobs.into_iter()
             .map(|(record, tail)| Job::new(&record, tail))
@@ -159,16 +145,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiEr
         (status = 404, description = "Unknown job", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<JobId>,
 ) -> Result<Json<Job>, ApiError> {
-    let id = job_id(id)?;
-    let (record, tail) = state
-        .domain
-        .jobs
-        .get(&id)
-        .await
-        .map_err(domain::Error::from)?
-        .ok_or(domain::Error::NotFound("job"))?;
+    let id = id.get()?;
+    let (record, tail) = state.domain.job(&id).await?;
     Ok(Json(Job::new(&record, tail)))
 }
 
@@ -182,9 +162,9 @@ pub async fn show(
         (status = 409, description = "The job has already finished", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<JobId>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    let id = job_id(id)?;
+    let id = id.get()?;
     let (record, tail) = state.domain.cancel_job(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(Job::new(&record, tail))))
 }
@@ -204,16 +184,10 @@ pub async fn cancel(
         (status = 404, description = "Unknown job", body = ErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<JobId>,
 ) -> Result<Response, ApiError> {
-    let id = job_id(id)?;
-    let (record, follow) = state
-        .domain
-        .jobs
-        .follow(&id)
-        .await
-        .map_err(domain::Error::from)?
-        .ok_or(domain::Error::NotFound("job"))?;
+    let id = id.get()?;
+    let (record, follow) = state.domain.follow_job(&id).await?;
     let (tx, rx) = mpsc::channel::<Event>(64);
     // An open stream is activity: borgbox must not idle-exit under it.
     let busy = state.activity.busy();
@@ -271,7 +245,7 @@ async fn produce(
             }
         }
         record = tokio::select! {
-            record = state.domain.jobs.wait_final(&record.id) => match record {
+            record = state.domain.job_final(&record.id) => match record {
                 Some(record) => record,
                 None => return Ok(()),
             },

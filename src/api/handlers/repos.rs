@@ -10,8 +10,9 @@ use super::super::error::ApiError;
 use super::super::extract::RepoParam;
 use super::super::state::AppState;
 use super::super::wire::{ErrorBody, NewRepoBody, Repo, RepoDetailed, RepoUpdateBody};
-use crate::borg::{self, output::Archive};
+use crate::borg::output::Archive;
 use crate::config::Secret;
+use crate::domain;
 use crate::model::RepoName;
 
 /// Served from the last answer while neither the listing nor authorized_keys changed:
@@ -158,10 +159,10 @@ fn passphrase_header(headers: &HeaderMap) -> Result<Option<Secret>, ApiError> {
     };
     let text = std::str::from_utf8(value.as_bytes())
         .map_err(|_| ApiError::bad_request("X-Borg-Passphrase must be UTF-8"))?;
-    if text.len() > borg::MAX_PASSPHRASE {
-        return Err(ApiError::bad_request("X-Borg-Passphrase is too long"));
-    }
-    Ok((!text.is_empty()).then(|| Secret::new(text.to_owned())))
+    Ok(domain::passphrase_for_one_call(
+        Some(text.to_owned()),
+        "X-Borg-Passphrase",
+    )?)
 }
 
 /// Ignores any body and `X-Borg-Passphrase` (API.md 8.3).

@@ -8,15 +8,8 @@ use super::super::error::ApiError;
 use super::super::extract::{IdParam, RepoParam};
 use super::super::state::AppState;
 use super::super::wire::{ErrorBody, NewScheduleBody, ScheduleUpdateBody};
-use crate::domain;
 use crate::model::{RepoName, ScheduleId};
 use crate::schedules::Schedule;
-
-/// An id not of our form is an unknown schedule: it never reaches a unit name or a path.
-fn schedule_id(raw: Option<String>) -> Result<ScheduleId, ApiError> {
-    raw.and_then(|raw| raw.parse().ok())
-        .ok_or_else(|| domain::Error::NotFound("schedule").into())
-}
 
 #[utoipa::path(get, path = "/schedules", tag = "schedules", operation_id = "list_schedules",
     summary = "Every schedule, oldest first",
@@ -71,9 +64,9 @@ pub async fn create(
         (status = 404, description = "Unknown schedule", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<ScheduleId>,
 ) -> Result<Json<Schedule>, ApiError> {
-    Ok(Json(state.domain.get_schedule(schedule_id(id)?).await?))
+    Ok(Json(state.domain.get_schedule(id.get()?).await?))
 }
 
 #[utoipa::path(patch, path = "/schedules/{id}", tag = "schedules",
@@ -86,10 +79,10 @@ pub async fn show(
         (status = 404, description = "Unknown schedule", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<ScheduleId>,
     body: ScheduleUpdateBody,
 ) -> Result<Json<Schedule>, ApiError> {
-    let id = schedule_id(id)?;
+    let id = id.get()?;
     Ok(Json(state.domain.update_schedule(id, body.into()).await?))
 }
 
@@ -101,8 +94,8 @@ pub async fn update(
         (status = 404, description = "Unknown schedule", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    IdParam(id): IdParam,
+    id: IdParam<ScheduleId>,
 ) -> Result<StatusCode, ApiError> {
-    state.domain.delete_schedule(schedule_id(id)?).await?;
+    state.domain.delete_schedule(id.get()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

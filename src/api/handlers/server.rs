@@ -9,7 +9,6 @@ use super::super::error::ApiError;
 use super::super::state::AppState;
 use super::super::wire::{Info, Session, Status, Storage, SystemStats, TlsInfo};
 use crate::model::timestamp::{format_opt, format_utc};
-use crate::sysinfo;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -39,18 +38,16 @@ pub async fn openapi() -> Response {
     summary = "borgbox, borg and the repo root",
     responses((status = 200, description = "Info", body = Info)))]
 pub async fn info(State(state): State<AppState>) -> Json<Info> {
-    let domain = &state.domain;
-    let disk = sysinfo::disk_usage(&domain.settings.repo_root);
-    let borg_version = domain.borg.version().await;
+    let info = state.domain.info().await;
     Json(Info {
         version: VERSION,
-        repo_root: domain.settings.repo_root.display().to_string(),
-        free_bytes: disk.as_ref().map_or(0, |d| d.free_bytes),
-        total_bytes: disk.as_ref().map_or(0, |d| d.total_bytes),
+        repo_root: info.repo_root.display().to_string(),
+        free_bytes: info.disk.as_ref().map_or(0, |d| d.free_bytes),
+        total_bytes: info.disk.as_ref().map_or(0, |d| d.total_bytes),
         uptime_sec: state.activated.elapsed().as_secs(),
-        borg_version,
+        borg_version: info.borg_version,
         activated_at: format_utc(state.activated_at),
-        backend: domain.backend_name(),
+        backend: info.backend,
         tls: tls_info(&state),
     })
 }
@@ -95,14 +92,14 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     summary = "Host name, uptime, load and the repo root's file system",
     responses((status = 200, description = "SystemStats", body = SystemStats)))]
 pub async fn system_stats(State(state): State<AppState>) -> Json<SystemStats> {
-    let root = &state.domain.settings.repo_root;
-    let disk = sysinfo::disk_usage(root);
+    let host = state.domain.host_stats();
+    let disk = host.disk;
     Json(SystemStats {
-        hostname: sysinfo::hostname(),
-        uptime_seconds: sysinfo::host_uptime_seconds(),
-        load: sysinfo::load_average(),
+        hostname: host.hostname,
+        uptime_seconds: host.uptime_seconds,
+        load: host.load,
         storage: Storage {
-            path: root.display().to_string(),
+            path: host.repo_root.display().to_string(),
             total_bytes: disk.as_ref().map_or(0, |d| d.total_bytes),
             used_bytes: disk.as_ref().map_or(0, |d| d.used_bytes),
             free_bytes: disk.as_ref().map_or(0, |d| d.free_bytes),
@@ -115,12 +112,7 @@ pub async fn system_stats(State(state): State<AppState>) -> Json<SystemStats> {
     summary = "Live `borg serve` processes, by pid",
     responses((status = 200, description = "[Session]", body = Vec<Session>)))]
 pub async fn sessions(State(state): State<AppState>) -> Result<Json<Vec<Session>>, ApiError> {
-    let now = state.domain.clock.now();
-    let sessions = tokio::task::spawn_blocking(move || {
-        let settings = &state.domain.settings;
-        sysinfo::sessions(settings.uid, &settings.repo_root, now)
-    })
-    .await?;
+    let sessions = state.domain.sessions().await?;
     Ok(Json(
         sessions
             .into_iter()

@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { h, fill, slot, badge, uid } from "./dom.js";
-import { bytes, duration, ageEl, ageSeconds } from "./format.js";
+import { bytes, duration, ageEl, ageSeconds, timeEl } from "./format.js";
 
 const REFRESH_MS = 5000;
 const DETAIL_TTL_MS = 30000;
@@ -99,7 +99,26 @@ function serverFacts(info, stats) {
     h("dd", {}, info.backend || "—"),
     h("dt", {}, "borgbox"),
     h("dd", {}, info.version, info.uptime_sec !== undefined ? h("small", { class: "muted" }, ` · API up ${duration(info.uptime_sec)}`) : null),
+    h("dt", {}, "Connection"),
+    h("dd", { class: "connection" }, ...connectionFacts(info.tls || { enabled: false })),
   );
+}
+
+// Whether this page's requests (and the token in them) travel encrypted, and until when
+// the server's certificate is valid.
+function connectionFacts(tls) {
+  const encrypted = window.location.protocol === "https:";
+  const state = encrypted
+    ? badge("encrypted (HTTPS)", "good")
+    : badge("not encrypted (HTTP)", tls.enabled ? "bad" : "warn");
+  if (!tls.enabled) return [state, h("small", { class: "muted" }, " · HTTPS is off on this server")];
+  const left = (Date.parse(tls.cert_not_after) - Date.now()) / 86400000;
+  return [
+    state,
+    h("small", { class: "muted" }, " · certificate valid until "),
+    timeEl(tls.cert_not_after),
+    left < 30 ? badge(left < 0 ? "expired" : `expires in ${Math.max(0, Math.floor(left))} days`, "warn") : null,
+  ];
 }
 
 function quotaCell(repo) {

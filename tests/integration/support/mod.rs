@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use borgbox::activity::Activity;
 use borgbox::api::{self, state::AppState};
 use borgbox::clock::{Clock, SystemClock};
 use borgbox::config::{ConfigArgs, Settings};
+use borgbox::domain::ticker;
 use borgbox::domain::Domain;
 use borgbox::jobs::process::ProcessBackend;
 use borgbox::jobs::record::JobStore;
-use borgbox::serve::idle::Activity;
 use borgbox::serve::listener::{Listener, Socket};
-use borgbox::serve::{ticker, Limits};
+use borgbox::serve::Limits;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

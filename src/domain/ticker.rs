@@ -1,4 +1,5 @@
-//! The process backend's own clock work (DESIGN.md "Two backends"): with no user manager
+//! The process backend's own clock work (DESIGN.md "Two backends"), beside the schedule
+//! and alert operations it drives: with no user manager
 //! to hold timers, `serve` fires due schedules at least once a minute (API.md 11.4) and
 //! runs the alert monitor once shortly after it starts and then every 5 minutes (12.3).
 //! While an enabled schedule or alert exists, it keeps `serve` from exiting when idle.
@@ -6,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::activity::{Activity, Busy};
 use crate::domain::Domain;
-use crate::serve::idle::{Activity, Busy};
 
 /// How often the monitor runs (API.md 12.3).
 const SCAN_EVERY: Duration = Duration::from_secs(300);
