@@ -127,6 +127,23 @@ fn hours(field: &str, value: i64, low: i64) -> Result<u32, String> {
     }
 }
 
+/// The webhook URLs borgbox takes (API.md 12.1), as the OpenAPI document's `pattern` says
+/// it (the server checks the same expression, so the two agree exactly): http or https, an
+/// optional userinfo, a host name (whose last label starts with a letter, so it is never
+/// read as a malformed IPv4 address), an IPv4 address or a bracketed IPv6 address, an
+/// optional port, path, query and fragment of RFC 3986 characters.
+pub const WEBHOOK_URL_PATTERN: &str = concat!(
+    "^[Hh][Tt][Tt][Pp][Ss]?://",
+    "(([A-Za-z0-9._~!$&'()*+,;=:-]|%[0-9A-Fa-f]{2})+@)?",
+    "(([A-Za-z0-9](-?[A-Za-z0-9])*[.])*[A-Za-z](-?[A-Za-z0-9])*[.]?",
+    "|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    "|\\[(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|([0-9A-Fa-f]{1,4}:){1,7}:|([0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}|([0-9A-Fa-f]{1,4}:){1,5}(:[0-9A-Fa-f]{1,4}){1,2}|([0-9A-Fa-f]{1,4}:){1,4}(:[0-9A-Fa-f]{1,4}){1,3}|([0-9A-Fa-f]{1,4}:){1,3}(:[0-9A-Fa-f]{1,4}){1,4}|([0-9A-Fa-f]{1,4}:){1,2}(:[0-9A-Fa-f]{1,4}){1,5}|[0-9A-Fa-f]{1,4}:(:[0-9A-Fa-f]{1,4}){1,6}|:((:[0-9A-Fa-f]{1,4}){1,7}|:))\\])",
+    "(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
+    "(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?",
+    "([?]([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?",
+    "(#([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
+);
+
 /// An absolute http or https URL with a host, as written (`http://host…`, not one a
 /// parser would repair, like `http:host` or `http:///host`), at most 2,048 characters of
 /// RFC 3986 (no spaces, controls, quotes, angle brackets or non-ASCII: what is shown is
@@ -147,6 +164,12 @@ pub fn check_url(url: &str) -> Result<(), String> {
         .strip_prefix("http://")
         .or_else(|| lower.strip_prefix("https://"));
     if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+        return bad();
+    }
+    // A constant that compiles (its unit test shows it); None would refuse every URL.
+    static PATTERN: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(WEBHOOK_URL_PATTERN).ok());
+    if !PATTERN.as_ref().is_some_and(|p| p.is_match(url)) {
         return bad();
     }
     match reqwest::Url::parse(url) {
@@ -256,6 +279,37 @@ pub fn sort(alerts: &mut [Alert]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_urls_are_the_documents_pattern_exactly() {
+        for good in [
+            "https://hooks.example.net/borg",
+            "HTTP://Hooks.Example.NET:8080/a/b?c=d&e=%20#frag",
+            "http://user:p%40ss@1password.com/x",
+            "http://10.0.0.1:65535/",
+            "http://[::1]/hook",
+            "http://[2001:db8::8a2e:370:7334]:9000",
+            "http://localhost",
+            "https://a.",
+        ] {
+            assert_eq!(check_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "https://u.p.info*",
+            "http://1.2.3.4.5/",
+            "http://999999999999/",
+            "http://a:65536/",
+            "http://a_b.example/",
+            "http://xn--a/",
+            "http://[1.2.3.4]/",
+            "http://host/%zz",
+            "http://@host/",
+            "ftp://host/",
+            "http:///host",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
 
     /// What the API shows of an alert (`api::wire::AlertView`), as these tests read it.
     trait View {

@@ -76,7 +76,188 @@ pub fn openapi() -> Value {
             ("storage_quota_bytes", "integer"),
         ],
     );
+    tighten(&mut json);
     json
+}
+
+/// A key line's shape (API.md 7.1 rules 2 to 4): a type borgbox accepts, canonical
+/// standard base64, an optional comment without blanks, `"` or `\`. Whether the blob
+/// decodes to a key of that type is for the server to say (the operations' descriptions).
+const KEY_LINE: &str = "^ *(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|\
+    ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh[.]com|sk-ecdsa-sha2-nistp256@openssh[.]com) +\
+    ([A-Za-z0-9+/]{4})+([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?\
+    ( +[!#-\\[\\]-~]+)? *$";
+
+/// What JSON Schema can say beyond utoipa's attributes, so that every body the document
+/// allows is one the server takes (schemathesis's positive-data check holds it to that),
+/// and the refusals that depend on more than the body are named in the operations.
+fn tighten(doc: &mut Value) {
+    use serde_json::json;
+    let mut set = |pointer: &str, value: Value| {
+        if let Some(slot) = doc.pointer_mut(pointer) {
+            *slot = value;
+        }
+    };
+    let key = json!({
+        "type": "string", "maxLength": 8192, "pattern": KEY_LINE,
+        "description": "A full OpenSSH public key line (API.md 7.1): `<type> <base64 blob> \
+            [comment]`, at most 8 KiB. Whether the blob is a key of that type is checked by \
+            the server (400).",
+        "example": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID6dEDLK+uzjksND2mWl1eF8U36jG1KzQe63wj5joyW6 laptop",
+    });
+    set(
+        "/components/schemas/NewRepoBody/properties/pubkey",
+        key.clone(),
+    );
+    set("/components/schemas/NewKeyBody/properties/public_key", key);
+
+    let url = |nullable: bool| {
+        json!({
+            "type": if nullable { json!(["string", "null"]) } else { json!("string") },
+            "format": "uri", "maxLength": 2048,
+            "pattern": crate::alerts::WEBHOOK_URL_PATTERN,
+            "description": "An absolute http or https URL with a host, at most 2048 characters.",
+        })
+    };
+    set(
+        "/components/schemas/NewAlertBody/properties/webhook_url",
+        url(false),
+    );
+    set(
+        "/components/schemas/AlertUpdateBody/properties/webhook_url",
+        url(true),
+    );
+    // The server counts bytes of UTF-8; a schema can count only characters.
+    for pointer in [
+        "/components/schemas/NewAlertBody/properties/secret",
+        "/components/schemas/AlertUpdateBody/properties/secret",
+    ] {
+        if let Some(Value::Object(o)) = doc.pointer_mut(pointer) {
+            o.insert("maxLength".into(), json!(1024));
+        }
+    }
+    for body in ["CheckBody", "CompactBody", "PruneBody"] {
+        if let Some(Value::Object(o)) =
+            doc.pointer_mut(&format!("/components/schemas/{body}/properties/passphrase"))
+        {
+            o.insert("maxLength".into(), json!(4096));
+        }
+    }
+
+    // Prune: at least one keep_* above 0.
+    if let Some(Value::Object(o)) = doc.pointer_mut("/components/schemas/PruneBody") {
+        let keeps = ["keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"].map(
+            |k| json!({"required": [k], "properties": {k: {"type": "integer", "minimum": 1}}}),
+        );
+        o.insert("anyOf".into(), Value::Array(keeps.to_vec()));
+    }
+
+    // An unused weekday or day may be any integer the server reads (64 bits, saturating).
+    for body in ["NewScheduleBody", "ScheduleUpdateBody"] {
+        for field in ["weekday", "day"] {
+            if let Some(Value::Object(o)) =
+                doc.pointer_mut(&format!("/components/schemas/{body}/properties/{field}"))
+            {
+                o.insert("minimum".into(), json!(i64::MIN));
+                o.insert("maximum".into(), json!(u64::MAX));
+            }
+        }
+    }
+
+    // A new schedule, by cadence: weekly needs its weekday, monthly its day (API.md 11.2).
+    let int = |min: i64, max: i64| json!({"type": "integer", "minimum": min, "maximum": max});
+    let schemas = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut);
+    if let Some(schemas) = schemas {
+        schemas.insert(
+            "DailyCadence".into(),
+            json!({"type": "object", "properties": {"cadence": {"const": "daily"}}}),
+        );
+        schemas.insert(
+            "WeeklyCadence".into(),
+            json!({"type": "object", "required": ["weekday"],
+                "properties": {"cadence": {"const": "weekly"}, "weekday": int(0, 6)}}),
+        );
+        schemas.insert(
+            "MonthlyCadence".into(),
+            json!({"type": "object", "required": ["day"],
+                "properties": {"cadence": {"const": "monthly"}, "day": int(1, 28)}}),
+        );
+        if let Some(Value::Object(o)) = schemas.get_mut("NewScheduleBody") {
+            o.insert(
+                "oneOf".into(),
+                json!([
+                    {"$ref": "#/components/schemas/DailyCadence"},
+                    {"$ref": "#/components/schemas/WeeklyCadence"},
+                    {"$ref": "#/components/schemas/MonthlyCadence"},
+                ]),
+            );
+            o.insert(
+                "discriminator".into(),
+                json!({"propertyName": "cadence", "mapping": {
+                    "daily": "#/components/schemas/DailyCadence",
+                    "weekly": "#/components/schemas/WeeklyCadence",
+                    "monthly": "#/components/schemas/MonthlyCadence",
+                }}),
+            );
+        }
+    }
+    // An empty body is `{}`, which these refuse (one field is needed): a body is required.
+    for pointer in [
+        "/paths/~1repos~1{name}/patch/requestBody",
+        "/paths/~1repos~1{name}~1prune/post/requestBody",
+    ] {
+        if let Some(Value::Object(body)) = doc.pointer_mut(pointer) {
+            body.insert("required".into(), Value::Bool(true));
+        }
+    }
+
+    for (pointer, text) in [
+        (
+            "/paths/~1repos/post",
+            "400 also when the key's blob does not decode to a key of its type (API.md 7.1 \
+             rules 5, 6): the document can check only the line's shape.",
+        ),
+        (
+            "/paths/~1repos~1import/post",
+            "400 also when the key's blob does not decode to a key of its type (API.md 7.1 \
+             rules 5, 6), or when the repo's directory holds no borg repository (no config \
+             file); 404 when the directory does not exist. Both depend on the disk.",
+        ),
+        (
+            "/paths/~1repos~1{name}~1keys/post",
+            "400 also when the key's blob does not decode to a key of its type (API.md 7.1 \
+             rules 5, 6): the document can check only the line's shape.",
+        ),
+        (
+            "/paths/~1schedules~1{id}/patch",
+            "The body is merged into the stored schedule and the result validated, so \
+             whether a `weekday` or `day` is used (and must be in range) depends on the \
+             merged cadence: making a schedule weekly keeps its stored weekday (0 unless it \
+             was weekly), making it monthly needs a `day` unless it was monthly.",
+        ),
+        (
+            "/paths/~1alerts~1{id}/patch",
+            "The body is merged into the stored alert and the result validated.",
+        ),
+        (
+            "/paths/~1repos~1{name}/patch",
+            "When the quota borgbox set changes or goes and the repository's own config \
+             holds that same quota (written by a `borg init` through the forced command), \
+             the repository's follows (`borg config`); a quota of the repository's own is \
+             kept and reported with `quota_source: repository`. 502 when borg cannot change \
+             it (e.g. a client holds the repository's lock).",
+        ),
+    ] {
+        if let Some(Value::Object(op)) = doc.pointer_mut(pointer) {
+            let joined = match op.get("description").and_then(Value::as_str) {
+                Some(old) if !old.is_empty() => format!("{old}\n\n{text}"),
+                _ => text.to_owned(),
+            };
+            op.insert("description".into(), Value::String(joined));
+        }
+    }
 }
 
 /// API.md 16.1: a PATCH of a repo needs at least one of its fields with a value (null is

@@ -200,3 +200,52 @@ async fn the_server_routes_what_the_document_says_and_refuses_the_rest() {
         }
     }
 }
+
+/// Issue 17.14: the document says what a schema can of the server's rules, so generated
+/// clients refuse before sending what the server would refuse (tests/api-fuzz/run holds
+/// the two to each other both ways, positive data included).
+#[tokio::test]
+async fn the_document_is_as_strict_as_a_schema_can_be() {
+    let server = TestServer::new().await;
+    let doc = document(&server).await;
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    let prune = schema("PruneBody");
+    let keeps: Vec<&str> = prune["anyOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["required"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keeps,
+        ["keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"]
+    );
+    let new_schedule = schema("NewScheduleBody");
+    assert_eq!(new_schedule["discriminator"]["propertyName"], "cadence");
+    assert_eq!(new_schedule["oneOf"].as_array().unwrap().len(), 3);
+    assert_eq!(schema("WeeklyCadence")["required"][0], "weekday");
+    assert_eq!(schema("MonthlyCadence")["required"][0], "day");
+    for (body, field) in [
+        ("NewAlertBody", "webhook_url"),
+        ("AlertUpdateBody", "webhook_url"),
+    ] {
+        let url = &schema(body)["properties"][field];
+        assert_eq!(url["format"], "uri", "{body}");
+        assert!(url["pattern"]
+            .as_str()
+            .unwrap()
+            .starts_with("^[Hh][Tt][Tt][Pp]"));
+    }
+    for (body, field) in [("NewRepoBody", "pubkey"), ("NewKeyBody", "public_key")] {
+        let key = &schema(body)["properties"][field];
+        assert_eq!(key["maxLength"], 8192, "{body}");
+        assert!(key["pattern"].as_str().unwrap().contains("ssh-ed25519"));
+    }
+    assert_eq!(schema("Key")["properties"]["restricted"]["type"], "boolean");
+    let patch_repo = &doc["paths"]["/repos/{name}"]["patch"];
+    assert_eq!(patch_repo["requestBody"]["required"], true);
+    let import = doc["paths"]["/repos/import"]["post"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(import.contains("no borg repository"), "{import}");
+}
