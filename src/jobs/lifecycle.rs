@@ -249,36 +249,10 @@ mod tests {
     use super::*;
     use crate::jobs::spec::{JobKind, JobOptions};
     use crate::model::timestamp::Stamp;
-    use crate::model::{JobId, ScheduleId};
+    use crate::model::JobId;
     use crate::schedules::calendar::Zone;
     use crate::schedules::store::schedule_store;
-    use crate::schedules::ScheduleInput;
-
-    fn schedule() -> Schedule {
-        Schedule::create(
-            ScheduleId::random(),
-            "mac".parse().unwrap(),
-            &ScheduleInput {
-                kind: Some("check".into()),
-                cadence: Some("daily".into()),
-                hour: Some(2),
-                minute: Some(30),
-                ..Default::default()
-            },
-            1_000,
-            &Zone::utc(),
-        )
-        .unwrap()
-    }
-
-    fn add(store: &ScheduleStore, s: &Schedule) {
-        store
-            .modify(|all| {
-                all.push(s.clone());
-                Ok::<_, FileError>(())
-            })
-            .unwrap();
-    }
+    use crate::schedules::store::testing::{add, schedule};
 
     #[test]
     fn running_schedules_take_their_jobs_outcome() {

@@ -12,15 +12,17 @@ pub fn schedule_store(path: PathBuf) -> ScheduleStore {
     JsonArrayFile::new(path, Schedule::check)
 }
 
+/// A daily 02:30 check of repo `mac`, and adding one to a store: for the tests of the
+/// schedules file and of what jobs do to it.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use crate::json_array::FileError;
     use crate::model::ScheduleId;
     use crate::schedules::calendar::Zone;
     use crate::schedules::ScheduleInput;
 
-    fn schedule() -> Schedule {
+    pub(crate) fn schedule() -> Schedule {
         Schedule::create(
             ScheduleId::random(),
             "mac".parse().unwrap(),
@@ -37,7 +39,7 @@ mod tests {
         .unwrap()
     }
 
-    fn add(store: &ScheduleStore, s: &Schedule) {
+    pub(crate) fn add(store: &ScheduleStore, s: &Schedule) {
         store
             .modify(|all| {
                 all.push(s.clone());
@@ -45,6 +47,13 @@ mod tests {
             })
             .unwrap();
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{add, schedule};
+    use super::*;
+    use crate::json_array::FileError;
 
     #[test]
     fn missing_file_is_empty_and_writes_are_private_and_reread() {
