@@ -228,9 +228,6 @@ impl Jobs {
     /// Waits for a record to become final, noticing lost jobs; polls the shared record so
     /// it works whatever process runs the job. None when the record disappears.
     pub async fn wait_final(&self, id: &JobId) -> Option<JobRecord> {
-        // A scheduled check can run for hours: start quick (most jobs are short), then
-        // back off to one look every 5 s rather than a bus call every 200 ms all along.
-        let mut pause = Duration::from_millis(200);
         loop {
             let id = id.clone();
             let record = self
@@ -242,8 +239,7 @@ impl Jobs {
             if record.status.is_final() {
                 return Some(record);
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
